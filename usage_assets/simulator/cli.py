@@ -1,0 +1,72 @@
+"""`usage-api-simulator`: serve the simulated CircleCI Usage API on a loopback port."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+
+from usage_assets.simulator.server import SimulatorServer
+from usage_assets.simulator.settings import (
+    DEFAULT_ORG_ID,
+    DEFAULT_SHARED_ORG_ID,
+    DEFAULT_TOKEN,
+    SimulatorSettings,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="usage-api-simulator",
+        description="A local stand-in for CircleCI's Usage API (synthetic data, real HTTP).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8787, help="port; 0 picks a free one (default %(default)s)")
+    parser.add_argument("--token", action="append", help=f"accepted Circle-Token (repeatable; default {DEFAULT_TOKEN})")
+    parser.add_argument(
+        "--org-id", action="append", help="known organization UUID (repeatable; default: the demo org and its shared org)"
+    )
+    parser.add_argument("--seed", type=int, default=20240601, help="data seed (default %(default)s)")
+    parser.add_argument("--rows-per-day", type=int, default=200, help="mean job runs per org per weekday")
+    parser.add_argument("--rows-per-part", type=int, default=2000, help="rows per gzip CSV part")
+    parser.add_argument("--processing-seconds", type=float, default=3.0, help="created -> completed time")
+    parser.add_argument("--url-lifetime-hours", type=float, default=36.0, help="pre-signed link lifetime")
+    parser.add_argument("--post-quota", type=int, default=10, help="POSTs per org per quota window")
+    parser.add_argument("--post-quota-window-hours", type=float, default=24.0, help="POST quota window")
+    parser.add_argument("--get-limit", type=int, default=60, help="GETs per org per GET window")
+    parser.add_argument("--get-limit-window-seconds", type=float, default=60.0, help="GET limit window")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
+    for name in ("rows_per_part", "post_quota", "get_limit"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"--{name.replace('_', '-')} must be at least 1")
+    if args.rows_per_day < 0 or args.processing_seconds < 0:
+        raise SystemExit("--rows-per-day and --processing-seconds must not be negative")
+    return SimulatorSettings(
+        tokens=frozenset(args.token or [DEFAULT_TOKEN]),
+        org_ids=frozenset(args.org_id or [DEFAULT_ORG_ID, DEFAULT_SHARED_ORG_ID]),
+        seed=args.seed,
+        rows_per_day=args.rows_per_day,
+        rows_per_part=args.rows_per_part,
+        processing_time=timedelta(seconds=args.processing_seconds),
+        url_lifetime=timedelta(hours=args.url_lifetime_hours),
+        post_quota=args.post_quota,
+        post_quota_window=timedelta(hours=args.post_quota_window_hours),
+        get_limit=args.get_limit,
+        get_limit_window=timedelta(seconds=args.get_limit_window_seconds),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    server = SimulatorServer(settings_from_args(args), host=args.host, port=args.port)
+    orgs = ", ".join(sorted(server.settings.org_ids))
+    print(f"CircleCI Usage API simulator on {server.base_url}", flush=True)
+    print(f"  CIRCLECI_API_URL={server.base_url}", flush=True)
+    print(f"  organizations: {orgs}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Settings and fault switches of the embedded Usage API simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from usage_assets.api.timestamps import utc_now
+from usage_assets.api.window import WindowRules
+from usage_assets.simulator.parts import SchemaDrift
+
+# The spec's own example org id; the demo and the dev UI use it with the demo token.
+DEFAULT_ORG_ID = "b9291e0d-a11e-41fb-8517-c545388b5953"
+DEFAULT_SHARED_ORG_ID = "6f0b5c1e-3c8d-4b8e-9a53-2f1e7d9c4a10"
+# Not a secret: it only opens the simulator, which holds synthetic data.
+DEFAULT_TOKEN = "simulated-circleci-token"
+
+
+@dataclass
+class Faults:
+    """Misbehaviour to inject, for reliability tests. Rates are shares in [0, 1], drawn from a
+    seeded generator so a test run is repeatable. Changing them affects jobs created afterwards
+    (job-level faults) or requests made afterwards (request-level faults)."""
+
+    job_failure_rate: float = 0.0  # job ends `failed` with an error_reason
+    empty_export_rate: float = 0.0  # job completes with no rows (download_urls null)
+    api_error_rate: float = 0.0  # share of API requests answered 500
+    download_error_rate: float = 0.0  # share of part downloads answered 500
+    corrupt_part_rate: float = 0.0  # share of parts stored with flipped bytes
+    truncated_part_rate: float = 0.0  # share of parts stored cut in half
+    download_bytes_per_second: int | None = None  # throttle every download (a slow link)
+    schema_drift: SchemaDrift = field(default_factory=SchemaDrift)
+
+
+@dataclass
+class SimulatorSettings:
+    """How the simulated API behaves. Defaults follow the real API where it is known."""
+
+    tokens: frozenset[str] = frozenset({DEFAULT_TOKEN})
+    org_ids: frozenset[str] = frozenset({DEFAULT_ORG_ID, DEFAULT_SHARED_ORG_ID})
+    seed: int = 20240601
+    rows_per_day: int = 200
+    rows_per_part: int = 2_000
+    # created -> processing -> completed takes this long (the real API: seconds to minutes).
+    processing_time: timedelta = timedelta(seconds=3)
+    url_lifetime: timedelta = timedelta(hours=36)
+    post_quota: int = 10
+    post_quota_window: timedelta = timedelta(hours=24)
+    get_limit: int = 60
+    get_limit_window: timedelta = timedelta(minutes=1)
+    window_rules: WindowRules = field(default_factory=WindowRules)
+    clock: Callable[[], datetime] = utc_now
+    faults: Faults = field(default_factory=Faults)
