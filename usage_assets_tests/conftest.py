@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from usage_assets.api import ExportJob, RetryPolicy, UsageApiClient
+from usage_assets.api import RetryPolicy, UsageApiClient
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN, SimulatorSettings
-
-
-class FakeClock:
-    """A settable "now", shared by the simulator and the client so tests can jump in time."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
+from usage_assets_tests.helpers import FakeClock
 
 
 @pytest.fixture
@@ -58,15 +45,3 @@ def client(sim: SimulatorServer, clock: FakeClock) -> Iterator[UsageApiClient]:
         retry=RetryPolicy(max_attempts=3, base_delay_seconds=0.0),
     ) as api:
         yield api
-
-
-def wait_for_terminal(client: UsageApiClient, job_id: str, timeout: float = 30.0) -> ExportJob:
-    """Poll until the job completes or fails (the simulator writes files in a worker thread)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.get_export(job_id)
-        if job.state.is_terminal:
-            return job
-        if time.monotonic() > deadline:
-            raise AssertionError(f"export {job_id} still {job.state.value} after {timeout} s")
-        time.sleep(0.02)

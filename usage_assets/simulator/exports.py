@@ -47,7 +47,7 @@ class RollingWindowLimiter:
             while events and events[0] <= now - self.window:
                 events.popleft()
             if len(events) >= self.limit:
-                return events[0] + self.window - now
+                return events[0] + self.window - now if events else self.window
             events.append(now)
             return None
 

@@ -31,7 +31,7 @@ from usage_assets.export_format import EXPORT_COLUMN_NAMES
 from usage_assets.simulator.parts import SchemaDrift
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_SHARED_ORG_ID, DEFAULT_TOKEN
-from usage_assets_tests.conftest import FakeClock, wait_for_terminal
+from usage_assets_tests.helpers import FakeClock, wait_for_terminal
 
 DAY = datetime(2026, 11, 10, tzinfo=UTC)
 DAY_END = DAY + timedelta(days=1) - timedelta(seconds=1)

@@ -1,0 +1,137 @@
+"""Pipeline settings from environment variables, checked once, with errors that name the variable.
+
+The token and org id are not read here: they reach the resources as `dagster.EnvVar`s, so their
+values never appear in the UI or in run config.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from usage_assets.api.client import DEFAULT_BASE_URL
+
+
+class ConfigError(ValueError):
+    """A missing or malformed environment variable."""
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    api_url: str
+    shared_org_ids: tuple[str, ...]
+    data_dir: Path
+    duckdb_path: Path
+    start_date: date
+    post_quota: int
+    post_quota_window_hours: float
+    daily_schedule_hour: int
+    weekly_schedule_hour: int
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def ledger_path(self) -> Path:
+        # Beside the raw files, never inside the DuckDB file: DuckDB admits one process at a time.
+        return self.data_dir / "post_quota.sqlite"
+
+
+def default_start_date(today: date) -> date:
+    """The first whole month inside the API's look-back: stable for a month at a time (a start that
+    moved daily would reshape the partitions daily) and never older than the API will export."""
+    earliest = today - timedelta(days=365)
+    if earliest.day == 1:
+        return earliest
+    return date(earliest.year + earliest.month // 12, earliest.month % 12 + 1, 1)
+
+
+def load_config(environ: Mapping[str, str] | None = None, *, today: date | None = None) -> PipelineConfig:
+    env = os.environ if environ is None else environ
+    today = today or datetime.now(UTC).date()
+
+    api_url = _get(env, "CIRCLECI_API_URL") or DEFAULT_BASE_URL
+    parts = urlsplit(api_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        raise ConfigError(
+            f"CIRCLECI_API_URL={api_url!r} is not an http(s) base URL such as {DEFAULT_BASE_URL}"
+        )
+
+    shared = tuple(s.strip() for s in (_get(env, "CIRCLECI_SHARED_ORG_IDS") or "").split(",") if s.strip())
+    for org in shared:
+        if not _is_uuid(org):
+            raise ConfigError(
+                f"CIRCLECI_SHARED_ORG_IDS holds {org!r}, which is not an organization UUID "
+                "(comma-separated UUIDs from Organization Settings > Overview)"
+            )
+
+    data_dir = Path(_get(env, "USAGE_DATA_DIR") or "./data").expanduser().resolve()
+    duckdb_path = Path(_get(env, "USAGE_DUCKDB_PATH") or data_dir / "usage.duckdb").expanduser().resolve()
+
+    start_text = _get(env, "USAGE_START_DATE")
+    if start_text:
+        try:
+            start_date = date.fromisoformat(start_text)
+        except ValueError:
+            raise ConfigError(f"USAGE_START_DATE={start_text!r} is not a date like 2025-12-01") from None
+        if start_date >= today:
+            raise ConfigError(f"USAGE_START_DATE={start_text} must be before today ({today})")
+    else:
+        start_date = default_start_date(today)
+
+    return PipelineConfig(
+        api_url=api_url.rstrip("/"),
+        shared_org_ids=shared,
+        data_dir=data_dir,
+        duckdb_path=duckdb_path,
+        start_date=start_date,
+        post_quota=_int(env, "USAGE_POST_QUOTA", 10, minimum=1),
+        post_quota_window_hours=_float(env, "USAGE_POST_QUOTA_WINDOW_HOURS", 24.0),
+        daily_schedule_hour=_int(env, "USAGE_DAILY_SCHEDULE_HOUR", 6, minimum=0, maximum=23),
+        weekly_schedule_hour=_int(env, "USAGE_WEEKLY_SCHEDULE_HOUR", 7, minimum=0, maximum=23),
+    )
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    return value.strip() if value and value.strip() else None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+    text = _get(env, name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a whole number") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ConfigError(f"{name}={value} must be {bounds}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    text = _get(env, name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a number") from None
+    if not value > 0:
+        raise ConfigError(f"{name}={text} must be positive")
+    return value
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False

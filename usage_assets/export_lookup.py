@@ -1,0 +1,84 @@
+"""Which export job holds the data for which partitions.
+
+`usage_export_job` records the job id and window on every partition it covers. Downstream runs
+launched by the sensor carry the job id in a tag; runs launched by hand find the latest job of each
+partition in the event log instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dagster as dg
+
+EXPORT_JOB_ID_TAG = "usage/export_job_id"
+EXPORT_JOB_ASSET_KEY = dg.AssetKey("usage_export_job")
+EXPORT_JOB_ID_METADATA = "export_job_id"
+
+
+@dataclass(frozen=True)
+class ExportAssignment:
+    """An export job and the run's partitions it supplies."""
+
+    job_id: str
+    partition_keys: tuple[str, ...]
+
+
+def latest_export_job_by_partition(
+    instance: dg.DagsterInstance, partition_keys: Sequence[str]
+) -> dict[str, str]:
+    """partition key -> export job id of its newest `usage_export_job` materialization."""
+    found: dict[str, str] = {}
+    cursor = None
+    wanted = set(partition_keys)
+    while wanted - set(found):
+        result = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=EXPORT_JOB_ASSET_KEY, asset_partitions=list(wanted - set(found))),
+            limit=1000,
+            cursor=cursor,
+            ascending=False,
+        )
+        for record in result.records:
+            materialization = record.asset_materialization
+            if materialization is None or record.partition_key is None or record.partition_key in found:
+                continue
+            job_id = materialization.metadata.get(EXPORT_JOB_ID_METADATA)
+            if job_id is not None:
+                found[record.partition_key] = str(job_id.value)
+        if not result.has_more:
+            break
+        cursor = result.cursor
+    return found
+
+
+def assign_exports(
+    instance: dg.DagsterInstance, partition_keys: Sequence[str], tagged_job_id: str | None
+) -> list[ExportAssignment]:
+    """Group the run's partitions by the export job that supplies them.
+
+    A tagged run (from the sensor) uses the tagged job for every partition. Otherwise each partition
+    uses its newest export job; partitions without one fail the run with a message saying what to do.
+    """
+    if tagged_job_id:
+        return [ExportAssignment(tagged_job_id, tuple(partition_keys))]
+    by_partition = latest_export_job_by_partition(instance, partition_keys)
+    missing = [key for key in partition_keys if key not in by_partition]
+    if missing:
+        raise dg.Failure(
+            description=(
+                f"{len(missing)} partition(s) have no export job yet ({_span(missing)}). "
+                "Materialize usage_export_job for them first; the sensor then downloads and loads "
+                "them when CircleCI finishes the export."
+            ),
+            allow_retries=False,
+        )
+    grouped: dict[str, list[str]] = {}
+    for key in partition_keys:
+        grouped.setdefault(by_partition[key], []).append(key)
+    return [ExportAssignment(job_id, tuple(keys)) for job_id, keys in grouped.items()]
+
+
+def _span(keys: Sequence[str]) -> str:
+    ordered = sorted(keys)
+    return ordered[0] if len(ordered) == 1 else f"{ordered[0]} .. {ordered[-1]}"

@@ -1,0 +1,79 @@
+"""The raw export files on disk, kept exactly as downloaded so any load can be replayed.
+
+Layout: `<raw_dir>/<org_id>/<export_job_id>/part_0000.csv.gz ...` plus `manifest.json`, written last
+and atomically: a job folder without a manifest is an interrupted download, never a complete one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class PartRecord:
+    name: str
+    compressed_bytes: int
+    data_rows: int
+
+
+@dataclass(frozen=True)
+class RawExport:
+    """A fully downloaded export job."""
+
+    export_job_id: str
+    org_id: str
+    downloaded_at: str
+    parts: tuple[PartRecord, ...]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(part.compressed_bytes for part in self.parts)
+
+    @property
+    def total_rows(self) -> int:
+        return sum(part.data_rows for part in self.parts)
+
+
+def job_dir(raw_dir: Path, org_id: str, export_job_id: str) -> Path:
+    return raw_dir / org_id / export_job_id
+
+
+def part_name(index: int) -> str:
+    return f"part_{index:04d}.csv.gz"
+
+
+def write_manifest(folder: Path, export: RawExport) -> Path:
+    body = {**asdict(export), "parts": [asdict(part) for part in export.parts]}
+    target = folder / MANIFEST
+    tmp = folder / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(body, indent=2))
+    os.replace(tmp, target)
+    return target
+
+
+def read_manifest(folder: Path) -> RawExport | None:
+    """The export in `folder` if its download completed and every part is still on disk."""
+    path = folder / MANIFEST
+    if not path.exists():
+        return None
+    body = json.loads(path.read_text())
+    export = RawExport(
+        export_job_id=body["export_job_id"],
+        org_id=body["org_id"],
+        downloaded_at=body["downloaded_at"],
+        parts=tuple(PartRecord(**part) for part in body["parts"]),
+    )
+    for part in export.parts:
+        file = folder / part.name
+        if not file.exists() or file.stat().st_size != part.compressed_bytes:
+            return None
+    return export
+
+
+def part_paths(folder: Path, export: RawExport) -> list[Path]:
+    return [folder / part.name for part in export.parts]

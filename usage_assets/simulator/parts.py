@@ -1,0 +1,149 @@
+"""Write usage rows as gzip CSV part files, the way the real Usage API delivers an export.
+
+Each part is a gzip member holding a complete CSV: its own header line, then up to
+``rows_per_part`` rows; LF line endings, no quoting (the real files never quote, so a value with a
+comma, quote or line break would corrupt the file and is refused instead). The gzip header carries
+no file name and a zero mtime, like the real files (FLG = 0), which also makes the bytes
+reproducible: the same rows always give the same parts.
+
+A part is written under a temporary name in the destination directory and renamed into place
+only when complete, so anything serving the directory never sees half a part.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import chain, islice
+from pathlib import Path
+
+from usage_assets.export_format import EXPORT_COLUMN_NAMES
+
+__all__ = ["SchemaDrift", "write_parts"]
+
+# Lines joined per gzip write: large enough to amortise the call overhead, small enough that
+# memory stays far below one part's worth of text.
+_BATCH_ROWS = 4096
+# The real files compress about 5:1; level 6 (zlib's default) matches that. Lower levels save
+# little time here because generating the rows costs more than compressing them.
+_COMPRESS_LEVEL = 6
+
+
+@dataclass(frozen=True)
+class SchemaDrift:
+    """Fault injection: the file's columns differ from the documented 48."""
+
+    extra_columns: tuple[str, ...] = ()  # appended at the end of the header, each value "x"
+    missing_columns: tuple[str, ...] = ()  # removed from header and rows
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.missing_columns if c not in EXPORT_COLUMN_NAMES]
+        if unknown:
+            raise ValueError(f"missing_columns not in the export format: {unknown}")
+        clash = [c for c in self.extra_columns if c in EXPORT_COLUMN_NAMES]
+        if clash:
+            raise ValueError(f"extra_columns already in the export format: {clash}")
+        for name in self.extra_columns:
+            if not name or any(ch in name for ch in ',"\r\n'):
+                raise ValueError(f"bad extra column name {name!r}")
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.extra_columns or self.missing_columns)
+
+
+def write_parts(
+    rows: Iterable[tuple[str, ...]],
+    dest_dir: Path,
+    *,
+    rows_per_part: int,
+    drift: SchemaDrift = SchemaDrift(),  # frozen, so one shared default is safe
+    name_prefix: str = "usage",
+) -> list[Path]:
+    """Streams rows into gzip CSV parts of at most rows_per_part rows each, named
+    f"{name_prefix}_{i:04d}.csv.gz", each with its own header line; LF line endings; returns
+    paths in order; zero rows -> [] and no file.
+
+    Never holds more than one part's worth of text in memory (writes incrementally through
+    gzip). Rows must have the 48 export columns; a value containing a comma, a double quote or
+    a line break raises ValueError (the format has no quoting to carry it).
+    """
+    if rows_per_part < 1:
+        raise ValueError("rows_per_part must be >= 1")
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+
+    header_names = [c for c in EXPORT_COLUMN_NAMES if c not in drift.missing_columns]
+    header_names.extend(drift.extra_columns)
+    header = ",".join(header_names) + "\n"
+    keep = (
+        [i for i, c in enumerate(EXPORT_COLUMN_NAMES) if c not in drift.missing_columns]
+        if drift.missing_columns
+        else None
+    )
+    suffix = ",x" * len(drift.extra_columns)
+    # Every line of a part must carry exactly this many commas; checking the count on each
+    # joined batch catches stray commas (and short/long rows) at C speed.
+    commas_per_line = len(header_names) - 1
+
+    paths: list[Path] = []
+    iterator = iter(rows)
+    for first in iterator:
+        final = dest_dir / f"{name_prefix}_{len(paths):04d}.csv.gz"
+        part_rows = chain((first,), islice(iterator, rows_per_part - 1))
+        _write_part(final, header, part_rows, keep, suffix, commas_per_line)
+        paths.append(final)
+    return paths
+
+
+def _write_part(
+    final: Path,
+    header: str,
+    rows: Iterator[tuple[str, ...]],
+    keep: list[int] | None,
+    suffix: str,
+    commas_per_line: int,
+) -> None:
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        # filename="" and mtime=0: no FNAME field (the real header has FLG = 0) and
+        # byte-for-byte reproducible output.
+        with (
+            open(tmp, "wb") as raw,
+            gzip.GzipFile(
+                filename="", mode="wb", fileobj=raw, compresslevel=_COMPRESS_LEVEL, mtime=0
+            ) as gz,
+        ):
+            gz.write(header.encode())
+            while True:
+                batch = list(islice(rows, _BATCH_ROWS))
+                if not batch:
+                    break
+                for row in batch:
+                    if len(row) != len(EXPORT_COLUMN_NAMES):
+                        raise ValueError(
+                            f"row has {len(row)} fields, expected {len(EXPORT_COLUMN_NAMES)}"
+                        )
+                if keep is None:
+                    lines = [",".join(row) for row in batch]
+                else:
+                    lines = [",".join([row[i] for i in keep]) for row in batch]
+                text = (suffix + "\n").join(lines) + suffix + "\n"
+                if (
+                    text.count(",") != commas_per_line * len(lines)
+                    or text.count("\n") != len(lines)
+                    or '"' in text
+                    or "\r" in text
+                ):
+                    raise ValueError(
+                        "a value contains a comma, double quote or line break; the export "
+                        "format has no quoting"
+                    )
+                gz.write(text.encode())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
