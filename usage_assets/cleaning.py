@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import re
 import zlib
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import polars as pl
 
@@ -115,8 +115,8 @@ EXPORT_JOB_ID_COLUMN = "export_job_id"
 _GZIP_MAGIC = b"\x1f\x8b"
 # A header of 48 names is ~1 KB; refuse to buffer an unbounded "first line" of a broken file.
 _MAX_HEADER_BYTES = 1 << 20
-# Quoted field, including doubled-quote escapes ("a""b" is two adjacent matches).
-_QUOTED_FIELD = re.compile(rb'"[^"]*"')
+# Slow-path streaming chunk: big enough for C-speed scans, small beside a 250k-row frame.
+_STREAM_CHUNK_BYTES = 16 << 20
 
 _WHAT_TO_DO = (
     "Re-download this part from the export job's download_urls; if a fresh copy fails the same "
@@ -222,6 +222,14 @@ def check_header(header: Sequence[str]) -> HeaderCheck:
     )
 
 
+def _gzip_damaged(name: str, exc: BaseException) -> ExportFormatError:
+    """The one error for every kind of gzip damage, whichever decompressor noticed it."""
+    return ExportFormatError(
+        f"{name}: not a valid gzip file, corrupt or truncated ({exc}). {_WHAT_TO_DO}",
+        file=name,
+    )
+
+
 def read_header(path: Path) -> list[str]:
     """Header names of a gzip CSV part, upper-cased and stripped, in file order.
 
@@ -236,9 +244,7 @@ def read_header(path: Path) -> list[str]:
     except (OSError, EOFError, zlib.error) as exc:
         if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
             raise
-        raise ExportFormatError(
-            f"{name}: not a readable gzip file ({exc}). {_WHAT_TO_DO}", file=name
-        ) from exc
+        raise _gzip_damaged(name, exc) from exc
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -361,50 +367,77 @@ def _raise_bad_value(
     )
 
 
-def _gunzip(path: Path) -> bytes:
-    """Whole decompressed content (slow path only: the normal path lets polars decompress)."""
-    name = path.name
+def _verify_gzip(path: Path) -> None:
+    """Decompress the whole part (streaming) and raise if the gzip stream is damaged.
+
+    polars decompresses and parses in step, so a damaged stream can surface first as a CSV
+    error (garbage with too many fields, invalid UTF-8). Called on that error path only, so the
+    user is told the real cause: a damaged download.
+    """
     try:
-        return gzip.decompress(path.read_bytes())
+        with gzip.open(path, "rb") as stream:
+            while stream.read(_STREAM_CHUNK_BYTES):
+                pass
     except (OSError, EOFError, zlib.error) as exc:
-        raise ExportFormatError(
-            f"{name}: not a valid gzip file, corrupt or truncated ({exc}). {_WHAT_TO_DO}",
-            file=name,
-        ) from exc
+        raise _gzip_damaged(path.name, exc) from exc
 
 
-def _first_ragged_record(data: bytes, n_fields: int) -> tuple[int, int] | None:
+def _separators_if_unquoted(path: Path) -> int | None:
+    """Count the separators in the whole decompressed part, or None if it uses quotes.
+
+    Streams in chunks so the check adds little memory beside the frame already loaded; byte
+    scans only, no per-row Python. Without quotes every separator separates fields, so the
+    count is exact; with quotes a separator may be data, and the caller must parse instead.
+    """
+    total = 0
+    try:
+        with gzip.open(path, "rb") as stream:
+            while chunk := stream.read(_STREAM_CHUNK_BYTES):
+                if b'"' in chunk:
+                    return None
+                total += chunk.count(b",")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _gzip_damaged(path.name, exc) from exc
+    return total
+
+
+def _first_ragged_record(path: Path, n_fields: int) -> tuple[int, int] | None:
     """(line, field count) of the first record whose field count differs from the header's.
 
-    Python-per-row, so only called once a cheaper test has shown the file is ragged. A blank
-    line counts as a record with 0 fields.
+    A streaming pass of Python's csv module (memory stays small, but it loops per row in
+    Python), so it runs only for a file already known to be ragged, or a quoted file whose last
+    column holds nulls. A blank line counts as a record with 0 fields.
     """
-    text = data.decode("utf-8-sig", errors="replace")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    for record in reader:
-        if len(record) != n_fields:
-            return reader.line_num, len(record)
+    name = path.name
+    try:
+        with gzip.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as text:
+            reader = csv.reader(text)
+            first_line = 1  # where the next record starts (a quoted value may span lines)
+            for record in reader:
+                if len(record) != n_fields:
+                    return first_line, len(record)
+                first_line = reader.line_num + 1
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _gzip_damaged(name, exc) from exc
+    except csv.Error as exc:
+        line = reader.line_num
+        raise ExportFormatError(
+            f"{name}: malformed CSV near line {line} ({exc}). {_WHAT_TO_DO}", file=name, line=line
+        ) from exc
     return None
 
 
-def _separator_count_matches(data: bytes, n_records: int, n_fields: int) -> bool:
-    """Whether the file holds exactly ``n_records`` records of ``n_fields`` fields each, by
-    counting separators outside quoted fields (C-speed byte scans, no per-row Python)."""
-    if b'"' in data:
-        data = _QUOTED_FIELD.sub(b"", data)
-    return data.count(b",") == n_records * (n_fields - 1)
-
-
-def _raise_ragged(name: str, data: bytes, n_fields: int) -> None:
+def _raise_ragged(path: Path, n_fields: int) -> NoReturn:
     """Raise the wrong-field-count error, with the first offending line when it can be found."""
-    found = _first_ragged_record(data, n_fields)
-    where = "some line"
+    name = path.name
+    found = _first_ragged_record(path, n_fields)
+    where = "at least one record has another count (the CSV module could not locate it)"
     line: int | None = None
     if found is not None:
         line, count = found
         where = f"line {line} has {count} field(s)" + (" (a blank line)" if count == 0 else "")
     raise ExportFormatError(
-        f"{name}: wrong number of fields: the header has {n_fields} but {where}. "
+        f"{name}: wrong number of fields: the header has {n_fields} fields but {where}. "
         f"The part is damaged or was edited by hand. {_WHAT_TO_DO}",
         file=name,
         line=line,
@@ -429,14 +462,12 @@ def _read_strings(path: Path, header: Sequence[str]) -> pl.DataFrame:
     except FileNotFoundError:
         raise
     except OSError as exc:  # polars reports gzip damage as OSError
-        raise ExportFormatError(
-            f"{name}: not a valid gzip file, corrupt or truncated ({exc}). {_WHAT_TO_DO}",
-            file=name,
-        ) from exc
+        raise _gzip_damaged(name, exc) from exc
     except pl.exceptions.PolarsError as exc:
+        _verify_gzip(path)  # a damaged stream can look like a CSV error; report the real cause
         message = str(exc)
         if "more fields" in message:
-            _raise_ragged(name, _gunzip(path), len(header))
+            _raise_ragged(path, len(header))
         if "utf-8" in message.lower() or "utf8" in message.lower():
             raise ExportFormatError(
                 f"{name}: the file is not valid UTF-8 ({message.splitlines()[0]}). {_WHAT_TO_DO}",
@@ -461,13 +492,18 @@ def _check_short_rows(path: Path, frame: pl.DataFrame, n_fields: int) -> None:
 
     A padded row has a null in the file's last column, so a last column without nulls (the
     normal case: the real files end with TOTAL_CREDITS) proves there is none, at no cost. Only
-    otherwise is the file decompressed again and its separators counted.
+    otherwise is the file decompressed again (streaming) and its separators counted: every
+    record, header included, must contribute exactly ``n_fields - 1``. A quoted file (none seen
+    so far) is parsed record by record with the csv module instead, which is slower.
     """
     if frame.height == 0 or frame.get_column(frame.columns[-1]).null_count() == 0:
         return
-    data = _gunzip(path)
-    if not _separator_count_matches(data, frame.height + 1, n_fields):
-        _raise_ragged(path.name, data, n_fields)
+    separators = _separators_if_unquoted(path)
+    if separators is None:
+        if _first_ragged_record(path, n_fields) is not None:
+            _raise_ragged(path, n_fields)
+    elif separators != (frame.height + 1) * (n_fields - 1):
+        _raise_ragged(path, n_fields)
 
 
 def clean_part(path: Path, *, export_job_id: str) -> pl.DataFrame:

@@ -6,6 +6,7 @@ values never appear in the UI or in run config.
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Mapping
@@ -32,6 +33,8 @@ class PipelineConfig:
     post_quota_window_hours: float
     daily_schedule_hour: int
     weekly_schedule_hour: int
+    sensor_interval_seconds: int
+    sensor_max_gets_per_tick: int
 
     @property
     def raw_dir(self) -> Path:
@@ -95,7 +98,15 @@ def load_config(environ: Mapping[str, str] | None = None, *, today: date | None 
         post_quota_window_hours=_float(env, "USAGE_POST_QUOTA_WINDOW_HOURS", 24.0),
         daily_schedule_hour=_int(env, "USAGE_DAILY_SCHEDULE_HOUR", 6, minimum=0, maximum=23),
         weekly_schedule_hour=_int(env, "USAGE_WEEKLY_SCHEDULE_HOUR", 7, minimum=0, maximum=23),
+        sensor_interval_seconds=_int(env, "USAGE_SENSOR_INTERVAL_SECONDS", 60, minimum=1),
+        sensor_max_gets_per_tick=_int(env, "USAGE_SENSOR_MAX_GETS_PER_TICK", 5, minimum=1),
     )
+
+
+@functools.cache
+def current_config() -> PipelineConfig:
+    """The process's configuration, read once: partitions and definitions must agree on it."""
+    return load_config()
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:

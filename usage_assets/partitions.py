@@ -6,14 +6,14 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import dagster as dg
 
-from usage_assets.config import load_config
+from usage_assets.config import current_config
 
 # A range run of up to 31 daily partitions is one export window of 30 d 23:59:59, inside the API's
 # 31 x 24 h limit; 32 partitions would exceed it.
 MAX_PARTITIONS_PER_EXPORT = 31
 
 daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=load_config().start_date.isoformat(), timezone="UTC", end_offset=0
+    start_date=current_config().start_date.isoformat(), timezone="UTC", end_offset=0
 )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from usage_assets.api import DEFAULT_BASE_URL, UsageApiClient
+from usage_assets.api import DEFAULT_BASE_URL, RetryPolicy, UsageApiClient
 from usage_assets.quota_ledger import PostQuotaLedger, QuotaStatus
 
 
@@ -32,7 +32,7 @@ class CircleCIUsageResource(dg.ConfigurableResource):
         default_factory=list, description="Extra orgs on a shared plan (CIRCLECI_SHARED_ORG_IDS)."
     )
 
-    def get_client(self) -> UsageApiClient:
+    def get_client(self, *, retry: RetryPolicy | None = None) -> UsageApiClient:
         """A new client; use it as a context manager so its connections are closed."""
         try:
             uuid.UUID(self.org_id)
@@ -44,7 +44,7 @@ class CircleCIUsageResource(dg.ConfigurableResource):
                 ),
                 allow_retries=False,
             ) from None
-        return UsageApiClient(self.token, self.org_id, base_url=self.api_url)
+        return UsageApiClient(self.token, self.org_id, base_url=self.api_url, retry=retry)
 
 
 class PostQuotaResource(dg.ConfigurableResource):

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
+# Partitions are defined at import time from the environment. Start them early enough that some
+# partitions lie beyond the API's 366-day look-back, which the pipeline must refuse up front.
+os.environ.setdefault("USAGE_START_DATE", "2025-06-01")
 
 from usage_assets.api import RetryPolicy, UsageApiClient
 from usage_assets.simulator.server import SimulatorServer

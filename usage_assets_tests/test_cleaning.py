@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import random
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any, Literal
 import polars as pl
 import pytest
 
+from usage_assets import cleaning
 from usage_assets.cleaning import (
     CLEAN_SCHEMA,
     OPTIONAL_COLUMNS,
@@ -599,6 +601,41 @@ def test_null_in_last_column_is_not_mistaken_for_a_short_row(
     assert frame.select(others).equals(real_frame.select(others))
 
 
+@pytest.mark.parametrize("chunk_bytes", [7, 1 << 20])
+@pytest.mark.parametrize("quoting", [csv.QUOTE_MINIMAL, csv.QUOTE_ALL], ids=["plain", "quoted"])
+@pytest.mark.parametrize("ragged", [False, True], ids=["valid", "short-row"])
+def test_short_row_check_with_tricky_values_and_any_streaming_chunk_size(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    chunk_bytes: int,
+    quoting: Quoting,
+    ragged: bool,
+) -> None:
+    # JOB_NAME (null in the canceled row) last forces the byte-level check; quoted values with
+    # separators, escaped quotes and newlines must not be counted as fields.
+    monkeypatch.setattr(cleaning, "_STREAM_CHUNK_BYTES", chunk_bytes)
+    columns = [c for c in REAL_HEADER if c != "JOB_NAME"] + ["JOB_NAME"]
+    header, rows = real_table()
+    index = {name: i for i, name in enumerate(header)}
+    table = [[row[index[c]] for c in columns] for row in rows]
+    if quoting == csv.QUOTE_ALL:
+        for row in table:
+            row[columns.index("WORKFLOW_NAME")] = 'a,"b",\nc,,'
+    if ragged:
+        table[1] = table[1][:-1]  # the second data record loses its last field
+    path = write_gz(tmp_path, to_csv(columns, table, quoting=quoting))
+    if ragged:
+        # Quoted newlines push the third record's first line from 3 to 4.
+        line = 4 if quoting == csv.QUOTE_ALL else 3
+        with pytest.raises(ExportFormatError, match=f"line {line} has 47 field"):
+            clean_part(path, export_job_id=EXPORT_JOB_ID)
+    else:
+        frame = clean_part(path, export_job_id=EXPORT_JOB_ID)
+        assert frame["job_name"].to_list() == ["test-cli-win/default", "aioli-build", None]
+        if quoting == csv.QUOTE_ALL:
+            assert frame["workflow_name"].to_list() == ['a,"b",\nc,,'] * 3
+
+
 # --------------------------------------------------------------------------- damaged files
 
 
@@ -633,6 +670,26 @@ def test_damaged_gzip_raises_export_format_error(
     with pytest.raises(ExportFormatError, match=r"part_3\.csv\.gz") as caught:
         clean_part(path, export_job_id=EXPORT_JOB_ID)
     assert "gzip" in str(caught.value)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_gzip_damage_is_always_reported_as_gzip_damage(tmp_path: Path, seed: int) -> None:
+    # polars decompresses while parsing, so damage can first look like a CSV error; the user
+    # must still be told the download is damaged, and nothing may load.
+    rnd = random.Random(seed)
+    damaged = bytearray(gzip.compress(_big_payload()))
+    kind = ("flip", "zero", "cut")[seed % 3]
+    if kind == "flip":
+        damaged[rnd.randrange(10, len(damaged))] ^= 1 << rnd.randrange(8)
+    elif kind == "zero":
+        start = rnd.randrange(10, len(damaged) - 64)
+        damaged[start : start + 64] = bytes(64)
+    else:
+        del damaged[rnd.randrange(10, len(damaged)) :]
+    path = tmp_path / "part_5.csv.gz"
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(ExportFormatError, match=r"part_5\.csv\.gz: not a valid gzip file"):
+        clean_part(path, export_job_id=EXPORT_JOB_ID)
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,10 @@ spends ceil(N / 31) POSTs, not N. The POST is guarded by the quota ledger and se
 by the `circleci_export_post` pool, so the check-then-POST cannot race.
 """
 
-from __future__ import annotations
 
 from datetime import timedelta
+
+from typing import Any
 
 import dagster as dg
 
@@ -65,7 +66,7 @@ def usage_export_job(
 
         ledger = post_quota.ledger(circleci.api_url, circleci.org_id)
         try:
-            reservation = ledger.reserve(window_start=start, window_end=end, run_id=context.run_id)
+            reservation = ledger.reserve(window_start=start, window_end=end, run_id=context.run.run_id)
         except QuotaExhaustedError as exc:
             raise dg.Failure(
                 description=str(exc), metadata=quota_metadata(ledger.status()), allow_retries=False
@@ -93,7 +94,7 @@ def usage_export_job(
         f"({len(context.partition_keys)} day(s), one POST)"
     )
     tags = context.run.tags
-    metadata: dict[str, dg.RawMetadataValue] = {
+    metadata: dict[str, Any] = {
         EXPORT_JOB_ID_METADATA: job.id,
         "window_start": body["start"],
         "window_end": body["end"],

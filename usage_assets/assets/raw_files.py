@@ -1,6 +1,5 @@
 """`raw_usage_files`: every part of a completed export, downloaded, verified and kept on disk."""
 
-from __future__ import annotations
 
 import shutil
 from datetime import UTC, datetime

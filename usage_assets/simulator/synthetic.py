@@ -127,6 +127,8 @@ def _w(name: str, *stages: tuple[_J, ...], delay: int = 0) -> _W:
     return _W(name, tuple(stages), delay)
 
 
+# fmt: off
+# (The catalogue reads best as one job per line; the formatter would explode it.)
 # Job templates are deliberately uneven: over-provisioned jobs (xlarge/2xlarge idling at 5-20 %
 # CPU) and saturated ones (pinned at 100 % CPU or RAM) give right-sizing analysis real findings.
 _ARCHETYPES: tuple[_A, ...] = (
@@ -404,6 +406,8 @@ _LOCAL_HOUR_WEIGHT = (
     0.75, 1.0, 1.0, 1.0, 1.0, 0.8, 0.5, 0.3, 0.18, 0.18, 0.15, 0.08,
 )
 
+# fmt: on
+
 _WEEKEND_FACTOR = 0.25  # for triggered pipelines; schedules keep running, so the total is ~30 %
 _SPIKE_P = 0.03
 _SPIKE_LO, _SPIKE_HI = 3.0, 5.0
@@ -424,6 +428,9 @@ _HH = tuple(f"{h:02d}:" for h in range(24))
 _MMSS = tuple(f"{m:02d}:{s:02d}" for m in range(60) for s in range(60))
 _MMSS_000 = tuple(x + ".000" for x in _MMSS)
 _MS3 = tuple(f".{i:03d}" for i in range(1000))
+# Utilisation percentages and the small credit components (network, storage, IP ranges, lease)
+# all stay within 0..100; a table lookup is cheaper than str() on the hot path.
+_SMALL_TEXT = tuple(str(i) for i in range(101))
 _UUID_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
 _UUID_SET = (0x4 << 76) | (0x2 << 62)
 _FORBIDDEN = frozenset(',"\n\r')
@@ -552,6 +559,8 @@ def _cumulative(weights: Sequence[float]) -> tuple[float, ...]:
 
 def _make_job(t: _J, r: random.Random, dur_factor: float, util_shift: int, org_name: str) -> _Job:
     rc, executor, os_name, rate = _RESOURCE_CLASSES[t.rc]
+    if t.net > 50 or t.storage > 50:  # the row writer formats these through _SMALL_TEXT (0..100)
+        raise ValueError(f"job template {t.name}: mean network/storage credits must be <= 50")
     median = t.median_s * dur_factor
     durations = tuple(max(1, round(median * math.exp(t.sigma * z))) for z in _Z)
     if executor == "runner":
@@ -658,8 +667,10 @@ def _org_model(seed: int, rows_per_day: int, org_id: str) -> _Org:
                 for w in a.pipelines[di].workflows
             )
             rpr = sum(len(s) for w in workflows for s in w.stages)
-            lam = 0.0 if p.kind == "schedule" else (
-                triggered_rows * raw_weights[pi] / total_w * p.share / rpr
+            lam = (
+                0.0
+                if p.kind == "schedule"
+                else (triggered_rows * raw_weights[pi] / total_w * p.share / rpr)
             )
             n_sched = sched[pi][di]
             offset = int(prand() * _DAY)
@@ -877,6 +888,7 @@ class SyntheticUsage:
         users = org.users
         n_users = len(users)
         true_, false_ = TRUE_TEXT, FALSE_TEXT
+        pct = small = _SMALL_TEXT
 
         def ts(t: int) -> str:
             d, s = divmod(t, _DAY)
@@ -1031,27 +1043,32 @@ class SyntheticUsage:
                                 rm = 0 if rm < 0 else (100 if rm > 100 else rm)
                                 rx = job.ram_max + int(rand() * 9) - 4
                                 rx = rm if rx < rm else (100 if rx > 100 else rx)
-                                util = (str(cm), str(cx), str(rm), str(rx))
+                                util = (pct[cm], pct[cx], pct[rm], pct[rx])
                             compute = (seconds * job.credit_rate + 59) // 60
                             net = int(rand() * job.net2)
                             storage = int(rand() * job.storage2)
                             ipr = 1 + int(rand() * 12) if job.ipranges and rand() < 0.7 else 0
-                            user_c = lease = overage = 0
+                            total = compute + job.dlc + storage + net + ipr
                             z = rand()
-                            if z < _RARE_OVERAGE:
+                            if z >= _RARE_OVERAGE:
+                                credits = (
+                                    str(compute), job.dlc_text, "0", small[storage], small[net],
+                                    "0", "0", small[ipr], str(total),
+                                )  # fmt: skip
+                            else:
+                                user_c = lease = overage = 0
                                 if z < _RARE_USER:
                                     user_c = 25_000
                                 elif z < _RARE_LEASE:
                                     lease = 1 + int(rand() * 60)
                                 else:
                                     overage = 1 + int(rand() * 30)
-                            total = (
-                                compute + job.dlc + user_c + storage + net + lease + overage + ipr
-                            )
-                            credits = (
-                                str(compute), job.dlc_text, str(user_c), str(storage),
-                                str(net), str(lease), str(overage), str(ipr), str(total),
-                            )  # fmt: skip
+                                total += user_c + lease + overage
+                                credits = (
+                                    str(compute), job.dlc_text, str(user_c), small[storage],
+                                    small[net], small[lease], small[overage], small[ipr],
+                                    str(total),
+                                )  # fmt: skip
                             plan.append((job, job_id, 1, status, q, s, e, number, util, credits))
                             if e > stage_end:
                                 stage_end = e
@@ -1110,4 +1127,3 @@ class SyntheticUsage:
                             N, N, N, N, N, N, N, N, N,
                             "0", "0", "0", "0", "0", "0", "0", "0", "0",
                         )  # fmt: skip
-

@@ -1,0 +1,42 @@
+"""The Dagster code location: assets, checks, jobs, sensor, schedules and resources."""
+
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from usage_assets.assets.export_jobs import usage_export_job
+from usage_assets.assets.job_runs import job_runs
+from usage_assets.assets.job_runs_checks import job_runs_checks
+from usage_assets.assets.raw_files import raw_usage_files
+from usage_assets.config import PipelineConfig, current_config
+from usage_assets.resources import CircleCIUsageResource, PostQuotaResource, RawStoreResource
+from usage_assets.schedules import daily_usage_export_schedule, weekly_usage_reexport_schedule
+from usage_assets.sensors import create_usage_export, download_and_load_usage, usage_export_job_sensor
+
+
+def build_resources(config: PipelineConfig) -> dict[str, dg.ConfigurableResource]:
+    return {
+        "circleci": CircleCIUsageResource(
+            token=dg.EnvVar("CIRCLECI_TOKEN"),
+            org_id=dg.EnvVar("CIRCLECI_ORG_ID"),
+            api_url=config.api_url,
+            shared_org_ids=list(config.shared_org_ids),
+        ),
+        "post_quota": PostQuotaResource(
+            ledger_path=str(config.ledger_path),
+            max_posts=config.post_quota,
+            window_hours=config.post_quota_window_hours,
+        ),
+        "raw_store": RawStoreResource(raw_dir=str(config.raw_dir)),
+        "warehouse": DuckDBResource(database=str(config.duckdb_path)),
+    }
+
+
+defs = dg.Definitions(
+    assets=[usage_export_job, raw_usage_files, job_runs],
+    asset_checks=[job_runs_checks],
+    jobs=[create_usage_export, download_and_load_usage],
+    sensors=[usage_export_job_sensor],
+    schedules=[daily_usage_export_schedule, weekly_usage_reexport_schedule],
+    resources=build_resources(current_config()),
+)
