@@ -560,4 +560,6 @@ def clean_part(path: Path, *, export_job_id: str) -> pl.DataFrame:
         pl.col(snake_case("JOB_RUN_DATE")).alias(USAGE_DATE_COLUMN),
         pl.lit(export_job_id, dtype=pl.String).alias(EXPORT_JOB_ID_COLUMN),
     )
-    return result
+    # The parallel reader leaves ~100 chunks per column; one contiguous chunk costs ~0.05 s
+    # here and makes the caller's copy into DuckDB markedly faster.
+    return result.rechunk()

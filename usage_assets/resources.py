@@ -7,10 +7,14 @@ exist so that assets, the sensor and tests get them by name, configured from the
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from usage_assets.api import DEFAULT_BASE_URL, RetryPolicy, UsageApiClient
@@ -89,3 +93,17 @@ class RawStoreResource(dg.ConfigurableResource):
     @property
     def root(self) -> Path:
         return Path(self.raw_dir)
+
+
+@contextmanager
+def warehouse_connection(warehouse: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`DuckDBResource.get_connection`, closed even when the body raises.
+
+    dagster-duckdb closes its connection only on success; a leaked one keeps the file locked in
+    this process, and a later open with other settings fails.
+    """
+    with warehouse.get_connection() as conn:
+        try:
+            yield conn
+        finally:
+            conn.close()

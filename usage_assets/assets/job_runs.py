@@ -10,7 +10,7 @@ from usage_assets.cleaning import CLEAN_SCHEMA, ExportFormatError
 from usage_assets.export_lookup import EXPORT_JOB_ID_TAG, assign_exports
 from usage_assets.partitions import daily_partitions, partition_day
 from usage_assets.raw_store import job_dir, part_paths, read_manifest
-from usage_assets.resources import CircleCIUsageResource, RawStoreResource
+from usage_assets.resources import CircleCIUsageResource, RawStoreResource, warehouse_connection
 from usage_assets.warehouse import JOB_RUNS, LoadReport, job_runs_columns, load_window
 
 WAREHOUSE_POOL = "usage_warehouse_writer"
@@ -57,7 +57,7 @@ def job_runs(
             )
         parts = [(assignment.job_id, path) for path in part_paths(folder, export)]
         try:
-            with warehouse.get_connection() as conn:
+            with warehouse_connection(warehouse) as conn:
                 report = load_window(
                     conn,
                     parts,
@@ -76,7 +76,7 @@ def job_runs(
         if report.rows_outside_window:
             context.log.info(f"{report.rows_outside_window} row(s) fell outside {report.window_start} .. {report.window_end} and were not written")
 
-    with warehouse.get_connection() as conn:
+    with warehouse_connection(warehouse) as conn:
         row = conn.execute(f"SELECT count(*) FROM {JOB_RUNS}").fetchone()
     table_rows = int(row[0]) if row else 0
     loaded = sum(r.rows_loaded for r in reports)

@@ -14,6 +14,7 @@ from dagster_duckdb import DuckDBResource
 
 from usage_assets.assets.job_runs import WAREHOUSE_POOL, job_runs
 from usage_assets.partitions import partition_day
+from usage_assets.resources import warehouse_connection
 from usage_assets.quality import (
     RuleResult,
     credits_add_up,
@@ -48,7 +49,7 @@ _PARTITION = "dagster/partition"
 def job_runs_checks(context: dg.AssetCheckExecutionContext, warehouse: DuckDBResource) -> Iterator[dg.AssetCheckResult]:
     first, last = _run_window(context.run.tags)
     run_id = context.run.run_id
-    with warehouse.get_connection() as conn:
+    with warehouse_connection(warehouse) as conn:
         results = {
             REQUIRED_COLUMNS_CHECK: required_columns_present(conn),
             UNIQUE_JOB_ID_CHECK: job_ids_unique(conn),
