@@ -15,13 +15,19 @@ Why this module looks the way it does:
   means nothing. Unknown extra columns (CircleCI adds columns over time) are read and dropped;
   callers report them via :func:`check_header`. Missing optional columns become typed all-null
   columns; missing required ones raise :class:`MissingColumnsError`.
-* **Speed.** Parts hold ~250k rows. polars' native reader decompresses the gzip once (faster than
-  Python's zlib) and parses on all cores; nothing here runs Python per row on the normal path.
+* **Speed and memory.** Parts hold ~250k rows. polars' native reader decompresses the gzip
+  once (faster than Python's zlib) and parses on all cores; nothing runs Python per row on the
+  normal path. The result is rechunked into one chunk per column, which makes the caller's copy
+  into DuckDB much faster.
 * **Ragged rows.** polars raises on a row with too many fields but silently pads a row with too
   few with nulls. A padded row always has a null in the file's last column, so only when that
-  column holds nulls do we pay for a second look at the raw bytes (a separator count) to tell a
-  genuinely null last value from a short row. The real files end with ``TOTAL_CREDITS``, which
-  is never null, so they never take that path.
+  column holds nulls do we pay for a second, streaming look at the raw bytes (a separator
+  count; a quoted file is parsed with the csv module instead) to tell a genuinely null last
+  value from a short row. The real files end with ``TOTAL_CREDITS``, which is never null, so
+  they never take that path.
+* **Damaged downloads.** Every gzip problem (not gzip, corrupt, truncated) is reported as an
+  :class:`ExportFormatError` saying so, even when polars first stumbles over the garbage as a
+  CSV error.
 """
 
 from __future__ import annotations
@@ -351,7 +357,7 @@ def _check_conversions(name: str, raw: pl.DataFrame, typed: pl.DataFrame) -> Non
 
 def _raise_bad_value(
     name: str, column: str, kind: ColumnKind, values: pl.Series, bad: pl.Series, bad_count: int
-) -> None:
+) -> NoReturn:
     """Build the error for the first offending value of one column (error path only)."""
     index = int(bad.arg_true()[0])
     value = values[index]

@@ -55,7 +55,9 @@ def default_start_date(today: date) -> date:
     return date(earliest.year + earliest.month // 12, earliest.month % 12 + 1, 1)
 
 
-def load_config(environ: Mapping[str, str] | None = None, *, today: date | None = None) -> PipelineConfig:
+def load_config(
+    environ: Mapping[str, str] | None = None, *, today: date | None = None
+) -> PipelineConfig:
     env = os.environ if environ is None else environ
     today = today or datetime.now(UTC).date()
 
@@ -66,7 +68,9 @@ def load_config(environ: Mapping[str, str] | None = None, *, today: date | None 
             f"CIRCLECI_API_URL={api_url!r} is not an http(s) base URL such as {DEFAULT_BASE_URL}"
         )
 
-    shared = tuple(s.strip() for s in (_get(env, "CIRCLECI_SHARED_ORG_IDS") or "").split(",") if s.strip())
+    shared = tuple(
+        s.strip() for s in (_get(env, "CIRCLECI_SHARED_ORG_IDS") or "").split(",") if s.strip()
+    )
     for org in shared:
         if not _is_uuid(org):
             raise ConfigError(
@@ -75,14 +79,18 @@ def load_config(environ: Mapping[str, str] | None = None, *, today: date | None 
             )
 
     data_dir = Path(_get(env, "USAGE_DATA_DIR") or "./data").expanduser().resolve()
-    duckdb_path = Path(_get(env, "USAGE_DUCKDB_PATH") or data_dir / "usage.duckdb").expanduser().resolve()
+    duckdb_path = (
+        Path(_get(env, "USAGE_DUCKDB_PATH") or data_dir / "usage.duckdb").expanduser().resolve()
+    )
 
     start_text = _get(env, "USAGE_START_DATE")
     if start_text:
         try:
             start_date = date.fromisoformat(start_text)
         except ValueError:
-            raise ConfigError(f"USAGE_START_DATE={start_text!r} is not a date like 2025-12-01") from None
+            raise ConfigError(
+                f"USAGE_START_DATE={start_text!r} is not a date like 2025-12-01"
+            ) from None
         if start_date >= today:
             raise ConfigError(f"USAGE_START_DATE={start_text} must be before today ({today})")
     else:
@@ -114,7 +122,9 @@ def _get(env: Mapping[str, str], name: str) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None
+) -> int:
     text = _get(env, name)
     if text is None:
         return default
@@ -123,7 +133,9 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maxim
     except ValueError:
         raise ConfigError(f"{name}={text!r} is not a whole number") from None
     if value < minimum or (maximum is not None and value > maximum):
-        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        bounds = (
+            f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        )
         raise ConfigError(f"{name}={value} must be {bounds}")
     return value
 

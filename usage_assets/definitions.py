@@ -1,6 +1,5 @@
 """The Dagster code location: assets, checks, jobs, sensor, schedules and resources."""
 
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -11,7 +10,11 @@ from usage_assets.assets.raw_files import raw_usage_files
 from usage_assets.config import PipelineConfig, current_config
 from usage_assets.resources import CircleCIUsageResource, PostQuotaResource, RawStoreResource
 from usage_assets.schedules import daily_usage_export_schedule, weekly_usage_reexport_schedule
-from usage_assets.sensors import create_usage_export, download_and_load_usage, usage_export_job_sensor
+from usage_assets.sensors import (
+    create_usage_export,
+    download_and_load_usage,
+    usage_export_job_sensor,
+)
 
 
 def build_resources(config: PipelineConfig) -> dict[str, dg.ConfigurableResource]:

@@ -8,10 +8,10 @@ them) rely on, so the two can never drift apart. Facts come from a real export
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class ColumnKind(str, Enum):
+class ColumnKind(StrEnum):
     """How a column's text is to be read. The file itself carries no types."""
 
     TEXT = "text"

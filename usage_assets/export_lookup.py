@@ -34,14 +34,20 @@ def latest_export_job_by_partition(
     wanted = set(partition_keys)
     while wanted - set(found):
         result = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=EXPORT_JOB_ASSET_KEY, asset_partitions=list(wanted - set(found))),
+            dg.AssetRecordsFilter(
+                asset_key=EXPORT_JOB_ASSET_KEY, asset_partitions=list(wanted - set(found))
+            ),
             limit=1000,
             cursor=cursor,
             ascending=False,
         )
         for record in result.records:
             materialization = record.asset_materialization
-            if materialization is None or record.partition_key is None or record.partition_key in found:
+            if (
+                materialization is None
+                or record.partition_key is None
+                or record.partition_key in found
+            ):
                 continue
             job_id = materialization.metadata.get(EXPORT_JOB_ID_METADATA)
             if job_id is not None:

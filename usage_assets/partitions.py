@@ -25,7 +25,9 @@ def export_window(first_key: str, last_key: str) -> tuple[datetime, datetime]:
     """Inclusive API window for a range of daily partitions: 00:00:00 of the first day to
     23:59:59 of the last (the API treats both ends as inclusive)."""
     start = datetime.combine(partition_day(first_key), time(0), tzinfo=UTC)
-    end = datetime.combine(partition_day(last_key), time(0), tzinfo=UTC) + timedelta(days=1, seconds=-1)
+    end = datetime.combine(partition_day(last_key), time(0), tzinfo=UTC) + timedelta(
+        days=1, seconds=-1
+    )
     return start, end
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 
 from usage_assets.api import ExportState
 
@@ -30,7 +30,10 @@ class PendingJob:
     last_polled_at: str | None = None
 
     def covers(self, other: PendingJob) -> bool:
-        return self.first_partition <= other.first_partition and other.last_partition <= self.last_partition
+        return (
+            self.first_partition <= other.first_partition
+            and other.last_partition <= self.last_partition
+        )
 
 
 @dataclass
@@ -64,16 +67,20 @@ class SensorCursor:
     def track(self, job: PendingJob) -> None:
         """Start polling `job`; a pending job it fully covers is superseded (its data would be
         older, and loading it after this one would overwrite newer rows)."""
-        for older_id in [j.job_id for j in self.pending.values() if job.covers(j) and j.job_id != job.job_id]:
+        for older_id in [
+            j.job_id for j in self.pending.values() if job.covers(j) and j.job_id != job.job_id
+        ]:
             del self.pending[older_id]
         self.pending[job.job_id] = job
 
     def due_for_poll(self, limit: int) -> list[PendingJob]:
         """Least recently polled first, so every job gets its turn under a small GET budget."""
-        return sorted(self.pending.values(), key=lambda j: (j.last_polled_at or "", j.seen_at))[:limit]
+        return sorted(self.pending.values(), key=lambda j: (j.last_polled_at or "", j.seen_at))[
+            :limit
+        ]
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     WAIT = "wait"
     DOWNLOAD = "download"
     RECREATE = "recreate"
@@ -89,7 +96,12 @@ class Decision:
 
 
 def decide(
-    job: PendingJob, state: ExportState, now: datetime, *, error_reason: str | None = None, quota_left: int
+    job: PendingJob,
+    state: ExportState,
+    now: datetime,
+    *,
+    error_reason: str | None = None,
+    quota_left: int,
 ) -> Decision:
     """What to do with a pending job whose current state was just read."""
     changed = state.value != job.state
@@ -104,8 +116,15 @@ def decide(
             else f"stuck in {state.value} for more than {STUCK_AFTER}"
         )
         if job.attempt >= MAX_ATTEMPTS:
-            return Decision(Action.GIVE_UP, updated, changed, f"{reason}; gave up after {job.attempt} attempts")
+            return Decision(
+                Action.GIVE_UP, updated, changed, f"{reason}; gave up after {job.attempt} attempts"
+            )
         if quota_left < 1:
-            return Decision(Action.WAIT, updated, changed, f"{reason}; waiting for a free POST slot to re-create it")
+            return Decision(
+                Action.WAIT,
+                updated,
+                changed,
+                f"{reason}; waiting for a free POST slot to re-create it",
+            )
         return Decision(Action.RECREATE, updated, changed, reason)
     return Decision(Action.WAIT, updated, changed)

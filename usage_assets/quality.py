@@ -36,13 +36,17 @@ def required_columns_present(conn: duckdb.DuckDBPyConnection) -> RuleResult:
     missing = sorted(snake_case(c) for c in REQUIRED_COLUMNS if snake_case(c) not in present)
     return RuleResult(
         passed=not missing,
-        description="all required columns present" if not missing else f"missing: {', '.join(missing)}",
+        description="all required columns present"
+        if not missing
+        else f"missing: {', '.join(missing)}",
         metadata={"missing_columns": ", ".join(missing) or "none", "columns": len(present)},
     )
 
 
 def job_ids_unique(conn: duckdb.DuckDBPyConnection) -> RuleResult:
-    row = conn.execute(f"SELECT count(*), count(DISTINCT job_id), count(job_id) FROM {JOB_RUNS}").fetchone()
+    row = conn.execute(
+        f"SELECT count(*), count(DISTINCT job_id), count(job_id) FROM {JOB_RUNS}"
+    ).fetchone()
     total, distinct, non_null = row if row else (0, 0, 0)
     duplicates = non_null - distinct
     null_ids = total - non_null
@@ -66,11 +70,17 @@ def credits_add_up(conn: duckdb.DuckDBPyConnection, run_id: str) -> RuleResult:
     return RuleResult(
         passed=bad == 0,
         description=f"{bad} of {checked} loaded rows have credit components that do not sum to total_credits",
-        metadata={"rows_checked": checked, "mismatched_rows": bad, "example_job_id": example or "none"},
+        metadata={
+            "rows_checked": checked,
+            "mismatched_rows": bad,
+            "example_job_id": example or "none",
+        },
     )
 
 
-def usage_dates_inside(conn: duckdb.DuckDBPyConnection, run_id: str, first: date, last: date) -> RuleResult:
+def usage_dates_inside(
+    conn: duckdb.DuckDBPyConnection, run_id: str, first: date, last: date
+) -> RuleResult:
     row = conn.execute(
         f"SELECT count(*) FILTER (WHERE usage_date NOT BETWEEN ? AND ? OR usage_date IS NULL),"
         f" min(usage_date), max(usage_date), count(*) FROM {JOB_RUNS} WHERE {LOAD_RUN_ID_COLUMN} = ?",

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 _SCHEMA = """
@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS rate_limit_blocks (
 """
 
 
-class PostOutcome(str, Enum):
+class PostOutcome(StrEnum):
     RESERVED = "reserved"  # slot taken, POST not answered yet (or the process died)
     CREATED = "created"
     REFUSED = "refused"  # 4xx other than 429: the request reached the API and was refused
@@ -218,7 +218,9 @@ class PostQuotaLedger:
         blocked_until = datetime.fromisoformat(blocked_row[0]) if blocked_row else None
         if blocked_until is not None and blocked_until <= now:
             blocked_until = None
-        next_slot = times[len(times) - self.limit] + self.window if len(times) >= self.limit else None
+        next_slot = (
+            times[len(times) - self.limit] + self.window if len(times) >= self.limit else None
+        )
         return QuotaStatus(
             used=len(times),
             limit=self.limit,

@@ -31,7 +31,9 @@ class CircleCIUsageResource(dg.ConfigurableResource):
 
     token: str = Field(description="CircleCI personal API token (CIRCLECI_TOKEN).")
     org_id: str = Field(description="Organization UUID (CIRCLECI_ORG_ID).")
-    api_url: str = Field(default=DEFAULT_BASE_URL, description="Usage API base URL (CIRCLECI_API_URL).")
+    api_url: str = Field(
+        default=DEFAULT_BASE_URL, description="Usage API base URL (CIRCLECI_API_URL)."
+    )
     shared_org_ids: list[str] = Field(
         default_factory=list, description="Extra orgs on a shared plan (CIRCLECI_SHARED_ORG_IDS)."
     )
@@ -60,7 +62,9 @@ class PostQuotaResource(dg.ConfigurableResource):
 
     ledger_path: str = Field(description="SQLite ledger file ($USAGE_DATA_DIR/post_quota.sqlite).")
     max_posts: int = Field(default=10, description="POSTs allowed per window (USAGE_POST_QUOTA).")
-    window_hours: float = Field(default=24.0, description="Quota window (USAGE_POST_QUOTA_WINDOW_HOURS).")
+    window_hours: float = Field(
+        default=24.0, description="Quota window (USAGE_POST_QUOTA_WINDOW_HOURS)."
+    )
 
     def ledger(self, api_url: str, org_id: str) -> PostQuotaLedger:
         return PostQuotaLedger(

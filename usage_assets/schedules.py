@@ -5,7 +5,6 @@ credits yet) change afterwards; re-exporting replaces them by `job_id`. Each sch
 POST, leaving most of the daily quota for backfills from the UI.
 """
 
-
 from datetime import timedelta
 
 import dagster as dg

@@ -5,20 +5,28 @@ never downloads: a sensor tick must finish within about a minute. A completed jo
 run per job id (the run key), covering the job's whole range.
 """
 
-
 from datetime import datetime
-
 from typing import Any
 
 import dagster as dg
 
-from usage_assets.api import ExportState, NotFoundError, RateLimitedError, RetryPolicy, UsageApiError
+from usage_assets.api import (
+    ExportState,
+    NotFoundError,
+    RateLimitedError,
+    RetryPolicy,
+    UsageApiError,
+)
 from usage_assets.api.timestamps import utc_now
 from usage_assets.assets.export_jobs import ATTEMPT_TAG, RECREATES_TAG, usage_export_job
 from usage_assets.assets.job_runs import job_runs
 from usage_assets.assets.raw_files import raw_usage_files
 from usage_assets.config import current_config
-from usage_assets.export_lookup import EXPORT_JOB_ASSET_KEY, EXPORT_JOB_ID_METADATA, EXPORT_JOB_ID_TAG
+from usage_assets.export_lookup import (
+    EXPORT_JOB_ASSET_KEY,
+    EXPORT_JOB_ID_METADATA,
+    EXPORT_JOB_ID_TAG,
+)
 from usage_assets.partitions import daily_partitions, partition_day, partition_keys_between
 from usage_assets.pending_exports import Action, Decision, PendingJob, SensorCursor, decide
 from usage_assets.resources import CircleCIUsageResource, PostQuotaResource
@@ -47,7 +55,9 @@ def range_tags(first: str, last: str) -> dict[str, str]:
 def _new_export_jobs(context: dg.SensorEvaluationContext, cursor: SensorCursor) -> None:
     """Add export jobs materialized since the last tick to the pending set."""
     result = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=EXPORT_JOB_ASSET_KEY, after_storage_id=cursor.after_storage_id),
+        dg.AssetRecordsFilter(
+            asset_key=EXPORT_JOB_ASSET_KEY, after_storage_id=cursor.after_storage_id
+        ),
         limit=1000,
         ascending=True,
     )
@@ -65,8 +75,12 @@ def _new_export_jobs(context: dg.SensorEvaluationContext, cursor: SensorCursor) 
         previous = found.get(job_id)
         found[job_id] = PendingJob(
             job_id=job_id,
-            first_partition=min(record.partition_key, previous.first_partition if previous else record.partition_key),
-            last_partition=max(record.partition_key, previous.last_partition if previous else record.partition_key),
+            first_partition=min(
+                record.partition_key, previous.first_partition if previous else record.partition_key
+            ),
+            last_partition=max(
+                record.partition_key, previous.last_partition if previous else record.partition_key
+            ),
             seen_at=datetime.fromtimestamp(record.timestamp, tz=utc_now().tzinfo).isoformat(),
             attempt=int(attempt_value.value) if attempt_value is not None else 1,  # type: ignore[arg-type]
         )
@@ -77,13 +91,22 @@ def _new_export_jobs(context: dg.SensorEvaluationContext, cursor: SensorCursor) 
 def _observations(decision: Decision, error_reason: str | None) -> list[dg.AssetObservation]:
     """One observation per partition, so each partition's page in the UI shows the job's state."""
     job = decision.job
-    metadata: dict[str, Any] = {EXPORT_JOB_ID_METADATA: job.job_id, "state": job.state, "attempt": job.attempt}
+    metadata: dict[str, Any] = {
+        EXPORT_JOB_ID_METADATA: job.job_id,
+        "state": job.state,
+        "attempt": job.attempt,
+    }
     if decision.reason:
         metadata["note"] = decision.reason
     if error_reason:
         metadata["error_reason"] = error_reason
-    keys = partition_keys_between(partition_day(job.first_partition), partition_day(job.last_partition))
-    return [dg.AssetObservation(asset_key=EXPORT_JOB_ASSET_KEY, partition=key, metadata=metadata) for key in keys]
+    keys = partition_keys_between(
+        partition_day(job.first_partition), partition_day(job.last_partition)
+    )
+    return [
+        dg.AssetObservation(asset_key=EXPORT_JOB_ASSET_KEY, partition=key, metadata=metadata)
+        for key in keys
+    ]
 
 
 @dg.sensor(
@@ -94,13 +117,18 @@ def _observations(decision: Decision, error_reason: str | None) -> list[dg.Asset
     description="Polls CircleCI for pending usage export jobs; launches the download and load when one completes.",
 )
 def usage_export_job_sensor(
-    context: dg.SensorEvaluationContext, circleci: CircleCIUsageResource, post_quota: PostQuotaResource
+    context: dg.SensorEvaluationContext,
+    circleci: CircleCIUsageResource,
+    post_quota: PostQuotaResource,
 ) -> dg.SensorResult:
     cursor = SensorCursor.parse(context.cursor)
     _new_export_jobs(context, cursor)
     now = utc_now()
     if cursor.pause_until and datetime.fromisoformat(cursor.pause_until) > now:
-        return dg.SensorResult(skip_reason=f"GET rate limit hit; paused until {cursor.pause_until}", cursor=cursor.serialize())
+        return dg.SensorResult(
+            skip_reason=f"GET rate limit hit; paused until {cursor.pause_until}",
+            cursor=cursor.serialize(),
+        )
     cursor.pause_until = None
     if not cursor.pending:
         return dg.SensorResult(skip_reason="no pending export jobs", cursor=cursor.serialize())
@@ -116,14 +144,18 @@ def usage_export_job_sensor(
                 state, error_reason = status.state, status.error_reason
             except RateLimitedError as exc:
                 pause = exc.retry_after if exc.retry_after is not None else 60.0
-                cursor.pause_until = datetime.fromtimestamp(now.timestamp() + pause, tz=now.tzinfo).isoformat()
+                cursor.pause_until = datetime.fromtimestamp(
+                    now.timestamp() + pause, tz=now.tzinfo
+                ).isoformat()
                 context.log.warning(f"GET rate limit reached; pausing polls for {pause:.0f} s")
                 break
             except NotFoundError:
                 # The API no longer knows the job (or the simulator restarted): treat it as failed.
                 state, error_reason = ExportState.FAILED, "export job not found"
             except UsageApiError as exc:
-                context.log.warning(f"Polling export {job.job_id} failed, will retry next tick: {exc}")
+                context.log.warning(
+                    f"Polling export {job.job_id} failed, will retry next tick: {exc}"
+                )
                 continue
             decision = decide(job, state, now, error_reason=error_reason, quota_left=quota_left)
             if decision.state_changed or decision.action is not Action.WAIT:
@@ -155,4 +187,6 @@ def usage_export_job_sensor(
             else:
                 cursor.pending[job.job_id] = decision.job
 
-    return dg.SensorResult(run_requests=run_requests, asset_events=events, cursor=cursor.serialize())
+    return dg.SensorResult(
+        run_requests=run_requests, asset_events=events, cursor=cursor.serialize()
+    )

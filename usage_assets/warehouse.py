@@ -103,7 +103,9 @@ def load_window(
     clean_columns = ", ".join(CLEAN_SCHEMA)
     try:
         # On disk, not TEMP: DuckDB can then spill it, and memory stays bounded by one part.
-        conn.execute(f"CREATE TABLE {staging} AS SELECT *, 0::BIGINT AS _seq FROM {JOB_RUNS} LIMIT 0")
+        conn.execute(
+            f"CREATE TABLE {staging} AS SELECT *, 0::BIGINT AS _seq FROM {JOB_RUNS} LIMIT 0"
+        )
         for sequence, (export_job_id, path) in enumerate(parts):
             frame = clean_part(path, export_job_id=export_job_id)
             report.rows_read += frame.height
@@ -142,7 +144,9 @@ def load_window(
             )
             conn.execute(f"DELETE FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ?", window)
             conn.execute(f"DELETE FROM {JOB_RUNS} WHERE job_id IN (SELECT job_id FROM {deduped})")
-            conn.execute(f"INSERT INTO {JOB_RUNS} ({column_list}) SELECT {column_list} FROM {deduped}")
+            conn.execute(
+                f"INSERT INTO {JOB_RUNS} ({column_list}) SELECT {column_list} FROM {deduped}"
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -154,7 +158,9 @@ def load_window(
     return report
 
 
-def _one(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()) -> tuple[int, ...]:
+def _one(
+    conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()
+) -> tuple[int, ...]:
     row = conn.execute(sql, list(params)).fetchone()
     if row is None:  # pragma: no cover - aggregate queries always return a row
         raise RuntimeError(f"no row from {sql}")

@@ -14,7 +14,9 @@ NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 def job(**overrides: object) -> PendingJob:
     fields: dict[str, object] = {
-        "job_id": "j1", "first_partition": "2026-11-01", "last_partition": "2026-11-10",
+        "job_id": "j1",
+        "first_partition": "2026-11-01",
+        "last_partition": "2026-11-10",
         "seen_at": (NOW - timedelta(minutes=5)).isoformat(),
     }
     fields.update(overrides)
@@ -30,10 +32,18 @@ def job(**overrides: object) -> PendingJob:
         (ExportState.FAILED, job(), 5, Action.RECREATE, True),
         (ExportState.FAILED, job(), 0, Action.WAIT, True),
         (ExportState.FAILED, job(attempt=MAX_ATTEMPTS), 5, Action.GIVE_UP, True),
-        (ExportState.PROCESSING, job(state="processing", seen_at=(NOW - timedelta(hours=4, minutes=1)).isoformat()), 5, Action.RECREATE, False),
+        (
+            ExportState.PROCESSING,
+            job(state="processing", seen_at=(NOW - timedelta(hours=4, minutes=1)).isoformat()),
+            5,
+            Action.RECREATE,
+            False,
+        ),
     ],
 )
-def test_decide(state: ExportState, pending: PendingJob, quota_left: int, action: Action, changed: bool) -> None:
+def test_decide(
+    state: ExportState, pending: PendingJob, quota_left: int, action: Action, changed: bool
+) -> None:
     decision = decide(pending, state, NOW, error_reason="boom", quota_left=quota_left)
     assert (decision.action, decision.state_changed) == (action, changed)
     assert decision.job.state == state.value
@@ -41,10 +51,17 @@ def test_decide(state: ExportState, pending: PendingJob, quota_left: int, action
 
 
 def test_failure_reasons_are_explained() -> None:
-    assert "boom" in decide(job(), ExportState.FAILED, NOW, error_reason="boom", quota_left=1).reason
-    stuck = decide(job(seen_at=(NOW - timedelta(hours=5)).isoformat()), ExportState.CREATED, NOW, quota_left=1)
+    assert (
+        "boom" in decide(job(), ExportState.FAILED, NOW, error_reason="boom", quota_left=1).reason
+    )
+    stuck = decide(
+        job(seen_at=(NOW - timedelta(hours=5)).isoformat()), ExportState.CREATED, NOW, quota_left=1
+    )
     assert "stuck in created" in stuck.reason
-    assert "waiting for a free POST slot" in decide(job(), ExportState.FAILED, NOW, quota_left=0).reason
+    assert (
+        "waiting for a free POST slot"
+        in decide(job(), ExportState.FAILED, NOW, quota_left=0).reason
+    )
 
 
 def test_cursor_round_trips_and_newer_covering_jobs_supersede_older_ones() -> None:
@@ -60,7 +77,21 @@ def test_cursor_round_trips_and_newer_covering_jobs_supersede_older_ones() -> No
 
 def test_least_recently_polled_jobs_go_first() -> None:
     cursor = SensorCursor()
-    cursor.track(job(job_id="a", first_partition="2026-10-01", last_partition="2026-10-01", last_polled_at=NOW.isoformat()))
+    cursor.track(
+        job(
+            job_id="a",
+            first_partition="2026-10-01",
+            last_partition="2026-10-01",
+            last_polled_at=NOW.isoformat(),
+        )
+    )
     cursor.track(job(job_id="b", first_partition="2026-10-02", last_partition="2026-10-02"))
-    cursor.track(job(job_id="c", first_partition="2026-10-03", last_partition="2026-10-03", last_polled_at=(NOW - timedelta(minutes=1)).isoformat()))
+    cursor.track(
+        job(
+            job_id="c",
+            first_partition="2026-10-03",
+            last_partition="2026-10-03",
+            last_polled_at=(NOW - timedelta(minutes=1)).isoformat(),
+        )
+    )
     assert [j.job_id for j in cursor.due_for_poll(2)] == ["b", "c"]

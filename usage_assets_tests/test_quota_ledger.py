@@ -16,12 +16,20 @@ ORG = "b9291e0d-a11e-41fb-8517-c545388b5953"
 
 
 def ledger(path: Path, clock: FakeClock, limit: int = 3, **kwargs: object) -> PostQuotaLedger:
-    options = {"api_url": API, "org_id": ORG, "limit": limit, "window": timedelta(hours=24), "clock": clock}
+    options = {
+        "api_url": API,
+        "org_id": ORG,
+        "limit": limit,
+        "window": timedelta(hours=24),
+        "clock": clock,
+    }
     options.update(kwargs)
     return PostQuotaLedger(path, **options)  # type: ignore[arg-type]
 
 
-def test_reserves_up_to_the_limit_then_names_the_next_slot(tmp_path: Path, clock: FakeClock) -> None:
+def test_reserves_up_to_the_limit_then_names_the_next_slot(
+    tmp_path: Path, clock: FakeClock
+) -> None:
     book = ledger(tmp_path / "q.sqlite", clock)
     first = clock.now
     for _ in range(3):
@@ -63,7 +71,11 @@ def test_every_attempt_is_recorded_with_its_outcome(tmp_path: Path, clock: FakeC
     book.record(lost, PostOutcome.NO_ANSWER, detail="ReadTimeout")
     book.reserve(run_id="r3")  # the process died before recording
     outcomes = [(a["outcome"], a["export_job_id"], a["run_id"]) for a in book.attempts()]
-    assert outcomes == [("created", "job-1", "r1"), ("no_answer", None, "r2"), ("reserved", None, "r3")]
+    assert outcomes == [
+        ("created", "job-1", "r1"),
+        ("no_answer", None, "r2"),
+        ("reserved", None, "r3"),
+    ]
     assert book.status().used == 3  # failures and unknowns spend slots too
 
 
@@ -81,13 +93,19 @@ def test_a_429_blocks_until_the_window_frees(tmp_path: Path, clock: FakeClock) -
 
 
 @pytest.mark.parametrize(("limit", "window"), [(0, timedelta(hours=1)), (1, timedelta(0))])
-def test_bad_settings_are_refused(tmp_path: Path, clock: FakeClock, limit: int, window: timedelta) -> None:
+def test_bad_settings_are_refused(
+    tmp_path: Path, clock: FakeClock, limit: int, window: timedelta
+) -> None:
     with pytest.raises(ValueError, match="POST quota"):
         ledger(tmp_path / "q.sqlite", clock, limit=limit, window=window)
 
 
-def _race(path: str, start: multiprocessing.synchronize.Event, results: "multiprocessing.Queue[str]") -> None:
-    book = PostQuotaLedger(Path(path), api_url=API, org_id=ORG, limit=10, window=timedelta(hours=24))
+def _race(
+    path: str, start: multiprocessing.synchronize.Event, results: multiprocessing.Queue[str]
+) -> None:
+    book = PostQuotaLedger(
+        Path(path), api_url=API, org_id=ORG, limit=10, window=timedelta(hours=24)
+    )
     start.wait()
     try:
         book.reserve()

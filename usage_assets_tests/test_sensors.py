@@ -24,7 +24,9 @@ LAST = (TODAY - timedelta(days=8)).isoformat()
 
 @pytest.fixture
 def slow_sim() -> Iterator[SimulatorServer]:
-    settings = SimulatorSettings(processing_time=timedelta(hours=1), rows_per_day=10, get_limit=10_000)
+    settings = SimulatorSettings(
+        processing_time=timedelta(hours=1), rows_per_day=10, get_limit=10_000
+    )
     with SimulatorServer(settings) as server:
         yield server
 
@@ -36,26 +38,41 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 
 def create_export(sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance) -> str:
-    result = dg.materialize([usage_export_job], resources=pipeline_resources(sim, tmp_path), instance=instance, tags=range_tags(FIRST, LAST))
+    result = dg.materialize(
+        [usage_export_job],
+        resources=pipeline_resources(sim, tmp_path),
+        instance=instance,
+        tags=range_tags(FIRST, LAST),
+    )
     job_id = job_id_of(result)
     sim.simulator.store.wait_until_written(job_id)
     return job_id
 
 
-def tick(sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
+def tick(
+    sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance, cursor: str | None
+) -> dg.SensorResult:
     resources = pipeline_resources(sim, tmp_path)
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={k: resources[k] for k in ("circleci", "post_quota")})
+    context = dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources={k: resources[k] for k in ("circleci", "post_quota")},
+    )
     result = usage_export_job_sensor(context)
     assert isinstance(result, dg.SensorResult)
     return result
 
 
-def test_no_pending_jobs_skips(slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance) -> None:
+def test_no_pending_jobs_skips(
+    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
     result = tick(slow_sim, tmp_path, instance, None)
     assert result.skip_reason is not None and "no pending export jobs" in str(result.skip_reason)
 
 
-def test_pending_job_is_tracked_then_downloaded_once_complete(slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance) -> None:
+def test_pending_job_is_tracked_then_downloaded_once_complete(
+    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
     job_id = create_export(slow_sim, tmp_path, instance)
     first = tick(slow_sim, tmp_path, instance, None)
     assert not first.run_requests
@@ -68,7 +85,11 @@ def test_pending_job_is_tracked_then_downloaded_once_complete(slow_sim: Simulato
     assert request.job_name == download_and_load_usage.name
     assert request.tags[EXPORT_JOB_ID_TAG] == job_id
     assert request.partition_key_range == dg.PartitionKeyRange(FIRST, LAST)
-    observed = {(e.partition, e.metadata["state"].value) for e in done.asset_events if isinstance(e, dg.AssetObservation)}
+    observed = {
+        (e.partition, e.metadata["state"].value)
+        for e in done.asset_events
+        if isinstance(e, dg.AssetObservation)
+    }
     assert observed == {(FIRST, "completed"), (LAST, "completed")}
     assert SensorCursor.parse(done.cursor).pending == {}
 
@@ -76,7 +97,9 @@ def test_pending_job_is_tracked_then_downloaded_once_complete(slow_sim: Simulato
     assert not tick(slow_sim, tmp_path, instance, done.cursor).run_requests
 
 
-def test_failed_job_is_recreated_with_the_next_attempt(slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance) -> None:
+def test_failed_job_is_recreated_with_the_next_attempt(
+    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
     slow_sim.settings.processing_time = timedelta(0)
     slow_sim.settings.faults.job_failure_rate = 1.0
     job_id = create_export(slow_sim, tmp_path, instance)
@@ -88,7 +111,9 @@ def test_failed_job_is_recreated_with_the_next_attempt(slow_sim: SimulatorServer
     assert {e.metadata["state"].value for e in result.asset_events} == {"failed"}
 
 
-def test_get_rate_limit_pauses_polling(slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance) -> None:
+def test_get_rate_limit_pauses_polling(
+    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
     create_export(slow_sim, tmp_path, instance)
     slow_sim.simulator.store.get_limiter.limit = 0
     limited = tick(slow_sim, tmp_path, instance, None)
@@ -97,12 +122,23 @@ def test_get_rate_limit_pauses_polling(slow_sim: SimulatorServer, tmp_path: Path
     assert "paused until" in str(paused.skip_reason)
 
 
-def test_sensor_polls_at_most_its_get_budget_per_tick(slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance) -> None:
+def test_sensor_polls_at_most_its_get_budget_per_tick(
+    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
     for offset in range(7):
         day = (TODAY - timedelta(days=20 + offset)).isoformat()
-        dg.materialize([usage_export_job], resources=pipeline_resources(slow_sim, tmp_path), instance=instance, tags=range_tags(day, day))
-    before = slow_sim.simulator.store.get_limiter.used("get:" + pipeline_resources(slow_sim, tmp_path)["circleci"].org_id, datetime.now(UTC))
+        dg.materialize(
+            [usage_export_job],
+            resources=pipeline_resources(slow_sim, tmp_path),
+            instance=instance,
+            tags=range_tags(day, day),
+        )
+    before = slow_sim.simulator.store.get_limiter.used(
+        "get:" + pipeline_resources(slow_sim, tmp_path)["circleci"].org_id, datetime.now(UTC)
+    )
     result = tick(slow_sim, tmp_path, instance, None)
-    after = slow_sim.simulator.store.get_limiter.used("get:" + pipeline_resources(slow_sim, tmp_path)["circleci"].org_id, datetime.now(UTC))
+    after = slow_sim.simulator.store.get_limiter.used(
+        "get:" + pipeline_resources(slow_sim, tmp_path)["circleci"].org_id, datetime.now(UTC)
+    )
     assert after - before == 5  # USAGE_SENSOR_MAX_GETS_PER_TICK default
     assert len(SensorCursor.parse(result.cursor).pending) == 7

@@ -355,7 +355,9 @@ def _error_for(method: str, path: str, response: httpx.Response) -> UsageApiErro
             status_code=status,
         )
     if status == 403:
-        return ForbiddenError(f"{where}. The token's user may not read this organization.", status_code=status)
+        return ForbiddenError(
+            f"{where}. The token's user may not read this organization.", status_code=status
+        )
     if status == 404:
         return NotFoundError(
             f"{where}. Check CIRCLECI_ORG_ID (the organization UUID) and the export job id.",

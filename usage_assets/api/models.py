@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from usage_assets.api.errors import UnexpectedResponseError
 from usage_assets.api.timestamps import parse_rfc3339
 
 
-class ExportState(str, Enum):
+class ExportState(StrEnum):
     """Lifecycle of an export job: created -> processing -> completed | failed."""
 
     CREATED = "created"
@@ -57,13 +57,15 @@ class ExportJob:
 def parse_export_job(body: Any) -> ExportJob:
     """Parse a create (`usage_export_job`) or status (`get_usage_export_job_status`) body."""
     if not isinstance(body, Mapping):
-        raise UnexpectedResponseError(f"expected a JSON object from the Usage API, got {type(body).__name__}")
+        raise UnexpectedResponseError(
+            f"expected a JSON object from the Usage API, got {type(body).__name__}"
+        )
     job_id = body.get("usage_export_job_id")
     if not isinstance(job_id, str) or not job_id:
         raise UnexpectedResponseError("Usage API response has no usage_export_job_id")
     raw_state = body.get("state")
     try:
-        state = ExportState(raw_state)
+        state = ExportState(str(raw_state))
     except ValueError:
         raise UnexpectedResponseError(
             f"export job {job_id} has an unknown state {raw_state!r}; expected one of "
@@ -73,7 +75,9 @@ def parse_export_job(body: Any) -> ExportJob:
     if raw_urls is not None and (
         not isinstance(raw_urls, list) or not all(isinstance(u, str) for u in raw_urls)
     ):
-        raise UnexpectedResponseError(f"export job {job_id}: download_urls is not a list of strings")
+        raise UnexpectedResponseError(
+            f"export job {job_id}: download_urls is not a list of strings"
+        )
     # The API drops error_reason when empty, so absent and "" mean the same thing.
     error_reason = body.get("error_reason") or None
     return ExportJob(
@@ -93,4 +97,6 @@ def _optional_time(body: Mapping[str, Any], key: str, job_id: str) -> datetime |
     try:
         return parse_rfc3339(str(value))
     except ValueError:
-        raise UnexpectedResponseError(f"export job {job_id}: {key} {value!r} is not RFC 3339") from None
+        raise UnexpectedResponseError(
+            f"export job {job_id}: {key} {value!r} is not RFC 3339"
+        ) from None

@@ -31,14 +31,16 @@ class RedactUrlsFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and record.args:
             record.args = tuple(
-                redact_url(arg) if isinstance(arg, httpx.URL) or _looks_like_url(arg) else arg
+                redact_url(arg)
+                if isinstance(arg, (httpx.URL, str)) and _looks_like_url(arg)
+                else arg
                 for arg in record.args
             )
         return True
 
 
-def _looks_like_url(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(("http://", "https://"))
+def _looks_like_url(value: httpx.URL | str) -> bool:
+    return str(value).startswith(("http://", "https://"))
 
 
 _FILTER = RedactUrlsFilter()

@@ -5,9 +5,7 @@ spends ceil(N / 31) POSTs, not N. The POST is guarded by the quota ledger and se
 by the `circleci_export_post` pool, so the check-then-POST cannot race.
 """
 
-
 from datetime import timedelta
-
 from typing import Any
 
 import dagster as dg
@@ -66,7 +64,9 @@ def usage_export_job(
 
         ledger = post_quota.ledger(circleci.api_url, circleci.org_id)
         try:
-            reservation = ledger.reserve(window_start=start, window_end=end, run_id=context.run.run_id)
+            reservation = ledger.reserve(
+                window_start=start, window_end=end, run_id=context.run.run_id
+            )
         except QuotaExhaustedError as exc:
             raise dg.Failure(
                 description=str(exc), metadata=quota_metadata(ledger.status()), allow_retries=False
@@ -75,8 +75,12 @@ def usage_export_job(
         try:
             job = client.create_export(start, end, circleci.shared_org_ids)
         except RateLimitedError as exc:
-            retry_after = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
-            ledger.record(reservation, PostOutcome.RATE_LIMITED, detail=str(exc), retry_after=retry_after)
+            retry_after = (
+                timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
+            )
+            ledger.record(
+                reservation, PostOutcome.RATE_LIMITED, detail=str(exc), retry_after=retry_after
+            )
             raise _failure(f"CircleCI refused the POST: quota spent. {exc}", ledger) from None
         except CreateOutcomeUnknownError as exc:
             ledger.record(reservation, PostOutcome.NO_ANSWER, detail=str(exc))
@@ -112,4 +116,6 @@ def usage_export_job(
 
 def _failure(message: str, ledger: PostQuotaLedger) -> dg.Failure:
     # Not retried by Dagster: every retry would spend another POST.
-    return dg.Failure(description=message, metadata=quota_metadata(ledger.status()), allow_retries=False)
+    return dg.Failure(
+        description=message, metadata=quota_metadata(ledger.status()), allow_retries=False
+    )

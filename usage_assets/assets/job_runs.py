@@ -1,6 +1,5 @@
 """`job_runs`: the cleaned `circleci.job_runs` table in DuckDB, one row per job run."""
 
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -28,7 +27,11 @@ JOB_RUNS_SCHEMA = dg.TableSchema(
     group_name=GROUP,
     kinds={"duckdb", "polars"},
     owners=["team:data-platform"],
-    metadata={"dagster/table_name": JOB_RUNS, "dagster/column_schema": JOB_RUNS_SCHEMA, "partition_expr": "usage_date"},
+    metadata={
+        "dagster/table_name": JOB_RUNS,
+        "dagster/column_schema": JOB_RUNS_SCHEMA,
+        "partition_expr": "usage_date",
+    },
 )
 def job_runs(
     context: dg.AssetExecutionContext,
@@ -42,7 +45,9 @@ def job_runs(
     re-run never duplicates and a failure leaves the earlier rows in place. `export_job_id` and
     `load_run_id` on each row say which export and which Dagster run it came from.
     """
-    assignments = assign_exports(context.instance, context.partition_keys, context.run.tags.get(EXPORT_JOB_ID_TAG))
+    assignments = assign_exports(
+        context.instance, context.partition_keys, context.run.tags.get(EXPORT_JOB_ID_TAG)
+    )
     reports: list[LoadReport] = []
     for assignment in assignments:
         folder = job_dir(raw_store.root, circleci.org_id, assignment.job_id)
@@ -66,7 +71,9 @@ def job_runs(
                     run_id=context.run.run_id,
                 )
         except ExportFormatError as exc:
-            raise dg.Failure(description=f"Export {assignment.job_id}: {exc}", allow_retries=False) from None
+            raise dg.Failure(
+                description=f"Export {assignment.job_id}: {exc}", allow_retries=False
+            ) from None
         reports.append(report)
         if report.unknown_columns:
             context.log.warning(
@@ -74,7 +81,9 @@ def job_runs(
                 f"{', '.join(report.unknown_columns)}. They were skipped; the load went ahead."
             )
         if report.rows_outside_window:
-            context.log.info(f"{report.rows_outside_window} row(s) fell outside {report.window_start} .. {report.window_end} and were not written")
+            context.log.info(
+                f"{report.rows_outside_window} row(s) fell outside {report.window_start} .. {report.window_end} and were not written"
+            )
 
     with warehouse_connection(warehouse) as conn:
         row = conn.execute(f"SELECT count(*) FROM {JOB_RUNS}").fetchone()
@@ -91,8 +100,12 @@ def job_runs(
             "export_job_ids": ", ".join(a.job_id for a in assignments),
             "window_start": min(context.partition_keys),
             "window_end": max(context.partition_keys),
-            "unknown_columns": ", ".join(sorted({c for r in reports for c in r.unknown_columns})) or "none",
-            "missing_optional_columns": ", ".join(sorted({c for r in reports for c in r.missing_optional_columns})) or "none",
+            "unknown_columns": ", ".join(sorted({c for r in reports for c in r.unknown_columns}))
+            or "none",
+            "missing_optional_columns": ", ".join(
+                sorted({c for r in reports for c in r.missing_optional_columns})
+            )
+            or "none",
             "dagster/column_schema": JOB_RUNS_SCHEMA,
             "columns": len(CLEAN_SCHEMA),
         }

@@ -4,9 +4,7 @@ One op rather than four: separate check ops run in separate processes, and DuckD
 process open the file at a time.
 """
 
-
-from collections.abc import Iterator
-
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
@@ -14,7 +12,6 @@ from dagster_duckdb import DuckDBResource
 
 from usage_assets.assets.job_runs import WAREHOUSE_POOL, job_runs
 from usage_assets.partitions import partition_day
-from usage_assets.resources import warehouse_connection
 from usage_assets.quality import (
     RuleResult,
     credits_add_up,
@@ -22,6 +19,7 @@ from usage_assets.quality import (
     required_columns_present,
     usage_dates_inside,
 )
+from usage_assets.resources import warehouse_connection
 
 REQUIRED_COLUMNS_CHECK = "required_columns_present"
 UNIQUE_JOB_ID_CHECK = "job_id_unique"
@@ -35,18 +33,36 @@ _PARTITION = "dagster/partition"
 
 @dg.multi_asset_check(
     specs=[
-        dg.AssetCheckSpec(REQUIRED_COLUMNS_CHECK, asset=job_runs, blocking=True,
-                          description="Every column the warehouse relies on exists."),
-        dg.AssetCheckSpec(UNIQUE_JOB_ID_CHECK, asset=job_runs, blocking=True,
-                          description="One row per job run: job_id is never null or repeated."),
-        dg.AssetCheckSpec(CREDITS_CHECK, asset=job_runs, blocking=True,
-                          description="On the rows just loaded, the eight credit types sum to total_credits."),
-        dg.AssetCheckSpec(WINDOW_CHECK, asset=job_runs, blocking=True,
-                          description="The rows just loaded all fall inside the run's partition window."),
+        dg.AssetCheckSpec(
+            REQUIRED_COLUMNS_CHECK,
+            asset=job_runs,
+            blocking=True,
+            description="Every column the warehouse relies on exists.",
+        ),
+        dg.AssetCheckSpec(
+            UNIQUE_JOB_ID_CHECK,
+            asset=job_runs,
+            blocking=True,
+            description="One row per job run: job_id is never null or repeated.",
+        ),
+        dg.AssetCheckSpec(
+            CREDITS_CHECK,
+            asset=job_runs,
+            blocking=True,
+            description="On the rows just loaded, the eight credit types sum to total_credits.",
+        ),
+        dg.AssetCheckSpec(
+            WINDOW_CHECK,
+            asset=job_runs,
+            blocking=True,
+            description="The rows just loaded all fall inside the run's partition window.",
+        ),
     ],
     pool=WAREHOUSE_POOL,
 )
-def job_runs_checks(context: dg.AssetCheckExecutionContext, warehouse: DuckDBResource) -> Iterator[dg.AssetCheckResult]:
+def job_runs_checks(
+    context: dg.AssetCheckExecutionContext, warehouse: DuckDBResource
+) -> Iterator[dg.AssetCheckResult]:
     first, last = _run_window(context.run.tags)
     run_id = context.run.run_id
     with warehouse_connection(warehouse) as conn:
@@ -56,7 +72,9 @@ def job_runs_checks(context: dg.AssetCheckExecutionContext, warehouse: DuckDBRes
             CREDITS_CHECK: credits_add_up(conn, run_id),
         }
         if first is not None and last is not None:
-            results[WINDOW_CHECK] = usage_dates_inside(conn, run_id, partition_day(first), partition_day(last))
+            results[WINDOW_CHECK] = usage_dates_inside(
+                conn, run_id, partition_day(first), partition_day(last)
+            )
         else:
             results[WINDOW_CHECK] = RuleResult(True, "run has no partition window to check against")
     for name, result in results.items():
@@ -69,8 +87,8 @@ def job_runs_checks(context: dg.AssetCheckExecutionContext, warehouse: DuckDBRes
         )
 
 
-def _run_window(tags: dict[str, str] | object) -> tuple[str | None, str | None]:
-    get = getattr(tags, "get")
+def _run_window(tags: Mapping[str, str]) -> tuple[str | None, str | None]:
+    get = tags.get
     if get(_RANGE_START) and get(_RANGE_END):
         return get(_RANGE_START), get(_RANGE_END)
     partition = get(_PARTITION)

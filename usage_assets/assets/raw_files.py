@@ -1,6 +1,5 @@
 """`raw_usage_files`: every part of a completed export, downloaded, verified and kept on disk."""
 
-
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +17,14 @@ from usage_assets.api import (
 from usage_assets.assets.export_jobs import GROUP, usage_export_job
 from usage_assets.export_lookup import EXPORT_JOB_ID_TAG, assign_exports
 from usage_assets.partitions import daily_partitions
-from usage_assets.raw_store import PartRecord, RawExport, job_dir, part_name, read_manifest, write_manifest
+from usage_assets.raw_store import (
+    PartRecord,
+    RawExport,
+    job_dir,
+    part_name,
+    read_manifest,
+    write_manifest,
+)
 from usage_assets.resources import CircleCIUsageResource, RawStoreResource
 
 
@@ -40,16 +46,22 @@ def raw_usage_files(
     writes it atomically under `$USAGE_DATA_DIR/raw/<org>/<job>/`. A job already downloaded is not
     fetched again. A completed job without links is a window with no usage: an empty result.
     """
-    assignments = assign_exports(context.instance, context.partition_keys, context.run.tags.get(EXPORT_JOB_ID_TAG))
+    assignments = assign_exports(
+        context.instance, context.partition_keys, context.run.tags.get(EXPORT_JOB_ID_TAG)
+    )
     exports: list[RawExport] = []
     with circleci.get_client() as client:
         for assignment in assignments:
             folder = job_dir(raw_store.root, circleci.org_id, assignment.job_id)
             export = read_manifest(folder)
             if export is None:
-                export = _download_export(context, client, assignment.job_id, circleci.org_id, folder)
+                export = _download_export(
+                    context, client, assignment.job_id, circleci.org_id, folder
+                )
             else:
-                context.log.info(f"Export {assignment.job_id} is already on disk; not downloading again")
+                context.log.info(
+                    f"Export {assignment.job_id} is already on disk; not downloading again"
+                )
             exports.append(export)
 
     return dg.MaterializeResult(
@@ -58,7 +70,9 @@ def raw_usage_files(
             "parts": sum(len(e.parts) for e in exports),
             "bytes": sum(e.total_bytes for e in exports),
             "rows": sum(e.total_rows for e in exports),
-            "folders": ", ".join(str(job_dir(raw_store.root, e.org_id, e.export_job_id)) for e in exports),
+            "folders": ", ".join(
+                str(job_dir(raw_store.root, e.org_id, e.export_job_id)) for e in exports
+            ),
         }
     )
 
@@ -88,7 +102,11 @@ def _completed_job(client: UsageApiClient, job_id: str) -> ExportJob:
 
 
 def _download_export(
-    context: dg.AssetExecutionContext, client: UsageApiClient, job_id: str, org_id: str, folder: Path
+    context: dg.AssetExecutionContext,
+    client: UsageApiClient,
+    job_id: str,
+    org_id: str,
+    folder: Path,
 ) -> RawExport:
     urls = list(_completed_job(client, job_id).download_urls or ())
     if folder.exists():
@@ -107,9 +125,15 @@ def _download_export(
             context.log.warning(f"Download links of export {job_id} expired; reading fresh ones")
             urls = list(_completed_job(client, job_id).download_urls or ())
             if len(urls) <= index:
-                raise dg.Failure(description=f"Export {job_id} now lists fewer parts than before") from None
+                raise dg.Failure(
+                    description=f"Export {job_id} now lists fewer parts than before"
+                ) from None
             part = _fetch(client, urls[index], dest, job_id)
-        records.append(PartRecord(name=dest.name, compressed_bytes=part.compressed_bytes, data_rows=part.data_rows))
+        records.append(
+            PartRecord(
+                name=dest.name, compressed_bytes=part.compressed_bytes, data_rows=part.data_rows
+            )
+        )
         context.log.info(
             f"Export {job_id}: part {index + 1}/{len(urls)}: {part.compressed_bytes} bytes, {part.data_rows} rows"
         )

@@ -63,19 +63,29 @@ def _s3_error(code: str, text: str) -> Response:
 class UsageApiSimulator:
     """Owns the store and the link signer; `app` is the ASGI application."""
 
-    def __init__(self, settings: SimulatorSettings | None = None, store: ExportStore | None = None) -> None:
+    def __init__(
+        self, settings: SimulatorSettings | None = None, store: ExportStore | None = None
+    ) -> None:
         self.settings = settings or SimulatorSettings()
         self.store = store or ExportStore(self.settings)
         self.signer = LinkSigner(secret=secrets.token_bytes(32))
         self.app = Starlette(
             routes=[
-                Route(f"{API_PREFIX}/organizations/{{org_id}}/usage_export_job", self.create_export, methods=["POST"]),
+                Route(
+                    f"{API_PREFIX}/organizations/{{org_id}}/usage_export_job",
+                    self.create_export,
+                    methods=["POST"],
+                ),
                 Route(
                     f"{API_PREFIX}/organizations/{{org_id}}/usage_export_job/{{job_id}}",
                     self.get_export,
                     methods=["GET"],
                 ),
-                Route(f"{DOWNLOAD_PREFIX}/{{org_id}}/{{job_id}}/{{name}}", self.download, methods=["GET"]),
+                Route(
+                    f"{DOWNLOAD_PREFIX}/{{org_id}}/{{job_id}}/{{name}}",
+                    self.download,
+                    methods=["GET"],
+                ),
                 Route("/_simulator/faults", self.set_faults, methods=["GET", "PUT"]),
                 Route("/_simulator/health", self.health, methods=["GET"]),
             ],
@@ -96,7 +106,9 @@ class UsageApiSimulator:
         # gateway limiter works: a refused body still spends a slot. The client validates first.
         wait = self.store.post_limiter.acquire(org_id, self.now)
         if wait is not None:
-            return _message(429, MSG_RATE_LIMITED, {"Retry-After": str(int(wait.total_seconds()) + 1)})
+            return _message(
+                429, MSG_RATE_LIMITED, {"Retry-After": str(int(wait.total_seconds()) + 1)}
+            )
         if self.store.chance(self.settings.faults.api_error_rate):
             return _message(500, MSG_SERVER_ERROR)
         try:
@@ -135,7 +147,9 @@ class UsageApiSimulator:
             return refused
         wait = self.store.get_limiter.acquire(f"get:{org_id}", self.now)
         if wait is not None:
-            return _message(429, MSG_RATE_LIMITED, {"Retry-After": str(int(wait.total_seconds()) + 1)})
+            return _message(
+                429, MSG_RATE_LIMITED, {"Retry-After": str(int(wait.total_seconds()) + 1)}
+            )
         if self.store.chance(self.settings.faults.api_error_rate):
             return _message(500, MSG_SERVER_ERROR)
         job = self.store.get(org_id, request.path_params["job_id"])
@@ -146,14 +160,21 @@ class UsageApiSimulator:
     def _status_body(self, job: SimulatedJob, base_url: str) -> dict[str, Any]:
         now = self.now
         state = job.state(now, self.settings.processing_time)
-        body: dict[str, Any] = {"usage_export_job_id": job.id, "state": state.value, "download_urls": None}
+        body: dict[str, Any] = {
+            "usage_export_job_id": job.id,
+            "state": state.value,
+            "download_urls": None,
+        }
         if state is ExportState.FAILED:
             body["error_reason"] = job.failure_reason
         elif state is ExportState.COMPLETED and job.parts:
             # Fresh links on every GET, valid from this moment.
             body["download_urls"] = [
                 self.signer.sign(
-                    base_url, f"{DOWNLOAD_PREFIX}/{job.org_id}/{job.id}/{part.name}", now, self.settings.url_lifetime
+                    base_url,
+                    f"{DOWNLOAD_PREFIX}/{job.org_id}/{job.id}/{part.name}",
+                    now,
+                    self.settings.url_lifetime,
                 )
                 for part in job.parts
             ]
@@ -189,7 +210,9 @@ class UsageApiSimulator:
                 drift = body.pop("schema_drift", None)
                 faults = Faults(**body)
                 if drift is not None:
-                    faults = replace(faults, schema_drift=SchemaDrift(**{k: tuple(v) for k, v in drift.items()}))
+                    faults = replace(
+                        faults, schema_drift=SchemaDrift(**{k: tuple(v) for k, v in drift.items()})
+                    )
             except (TypeError, ValueError) as exc:
                 return _message(400, f"bad faults: {exc}")
             self.settings.faults = faults
@@ -203,7 +226,9 @@ class UsageApiSimulator:
     def _authorize(self, request: Request, org_id: str) -> Response | None:
         if "circle-token" in request.query_params:
             return _message(401, MSG_QUERY_AUTH)
-        token = request.headers.get("Circle-Token") or _basic_auth_user(request.headers.get("Authorization"))
+        token = request.headers.get("Circle-Token") or _basic_auth_user(
+            request.headers.get("Authorization")
+        )
         if not token or token not in self.settings.tokens:
             return _message(401, MSG_INVALID_TOKEN)
         if org_id not in self.settings.org_ids:

@@ -19,21 +19,43 @@ def build_parser() -> argparse.ArgumentParser:
         prog="usage-api-simulator",
         description="A local stand-in for CircleCI's Usage API (synthetic data, real HTTP).",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default %(default)s)")
-    parser.add_argument("--port", type=int, default=8787, help="port; 0 picks a free one (default %(default)s)")
-    parser.add_argument("--token", action="append", help=f"accepted Circle-Token (repeatable; default {DEFAULT_TOKEN})")
     parser.add_argument(
-        "--org-id", action="append", help="known organization UUID (repeatable; default: the demo org and its shared org)"
+        "--host", default="127.0.0.1", help="loopback address to bind (default %(default)s)"
     )
-    parser.add_argument("--seed", type=int, default=20240601, help="data seed (default %(default)s)")
-    parser.add_argument("--rows-per-day", type=int, default=200, help="mean job runs per org per weekday")
+    parser.add_argument(
+        "--port", type=int, default=8787, help="port; 0 picks a free one (default %(default)s)"
+    )
+    parser.add_argument(
+        "--token",
+        action="append",
+        help=f"accepted Circle-Token (repeatable; default {DEFAULT_TOKEN})",
+    )
+    parser.add_argument(
+        "--org-id",
+        action="append",
+        help="known organization UUID (repeatable; default: the demo org and its shared org)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=20240601, help="data seed (default %(default)s)"
+    )
+    parser.add_argument(
+        "--rows-per-day", type=int, default=200, help="mean job runs per org per weekday"
+    )
     parser.add_argument("--rows-per-part", type=int, default=2000, help="rows per gzip CSV part")
-    parser.add_argument("--processing-seconds", type=float, default=3.0, help="created -> completed time")
-    parser.add_argument("--url-lifetime-hours", type=float, default=36.0, help="pre-signed link lifetime")
+    parser.add_argument(
+        "--processing-seconds", type=float, default=3.0, help="created -> completed time"
+    )
+    parser.add_argument(
+        "--url-lifetime-hours", type=float, default=36.0, help="pre-signed link lifetime"
+    )
     parser.add_argument("--post-quota", type=int, default=10, help="POSTs per org per quota window")
-    parser.add_argument("--post-quota-window-hours", type=float, default=24.0, help="POST quota window")
+    parser.add_argument(
+        "--post-quota-window-hours", type=float, default=24.0, help="POST quota window"
+    )
     parser.add_argument("--get-limit", type=int, default=60, help="GETs per org per GET window")
-    parser.add_argument("--get-limit-window-seconds", type=float, default=60.0, help="GET limit window")
+    parser.add_argument(
+        "--get-limit-window-seconds", type=float, default=60.0, help="GET limit window"
+    )
     return parser
 
 

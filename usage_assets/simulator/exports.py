@@ -170,8 +170,8 @@ class ExportStore:
             data = part.read_bytes()
             part.write_bytes(data[: max(len(data) // 2, 1)])
         elif self.chance(faults.corrupt_part_rate):
-            data = bytearray(part.read_bytes())
-            middle = len(data) // 2
-            for offset in range(middle, min(middle + 64, len(data) - 8)):
-                data[offset] ^= 0xFF
-            part.write_bytes(bytes(data))
+            damaged = bytearray(part.read_bytes())
+            middle = len(damaged) // 2
+            for offset in range(middle, min(middle + 64, len(damaged) - 8)):
+                damaged[offset] ^= 0xFF
+            part.write_bytes(bytes(damaged))

@@ -27,7 +27,9 @@ class SimulatorServer:
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
         self._server = uvicorn.Server(
-            uvicorn.Config(self.simulator.app, log_level="warning", access_log=False, lifespan="off")
+            uvicorn.Config(
+                self.simulator.app, log_level="warning", access_log=False, lifespan="off"
+            )
         )
         self._thread: threading.Thread | None = None
 
@@ -53,7 +55,10 @@ class SimulatorServer:
 
     def start(self) -> SimulatorServer:
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True, name="usage-api-simulator"
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            daemon=True,
+            name="usage-api-simulator",
         )
         self._thread.start()
         while not self._server.started:
@@ -73,6 +78,9 @@ class SimulatorServer:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()

@@ -28,7 +28,9 @@ class LinkSigner:
             "X-Amz-Date": issued_at.astimezone(UTC).strftime(_DATE_FORMAT),
             "X-Amz-Expires": str(int(lifetime.total_seconds())),
         }
-        query["X-Amz-Signature"] = self._signature(path, query["X-Amz-Date"], query["X-Amz-Expires"])
+        query["X-Amz-Signature"] = self._signature(
+            path, query["X-Amz-Date"], query["X-Amz-Expires"]
+        )
         return f"{base_url.rstrip('/')}{path}?{urlencode(query)}"
 
     def refusal(self, path: str, query: dict[str, str], now: datetime) -> str | None:

@@ -62,7 +62,10 @@ def test_job_completes_with_multi_part_export_and_every_row_once(
     job = wait_for_terminal(client, created.id)
     assert job.state is ExportState.COMPLETED
     assert job.part_count > 2
-    parts = [client.download(url, tmp_path / f"part{i}.csv.gz") for i, url in enumerate(job.download_urls or ())]
+    parts = [
+        client.download(url, tmp_path / f"part{i}.csv.gz")
+        for i, url in enumerate(job.download_urls or ())
+    ]
 
     rows = read_rows([p.path for p in parts])
     expected = list(
@@ -77,7 +80,9 @@ def test_job_completes_with_multi_part_export_and_every_row_once(
     assert {r[0] for r in rows} == {DEFAULT_ORG_ID, DEFAULT_SHARED_ORG_ID}
 
 
-def test_every_get_of_a_completed_job_mints_fresh_links(client: UsageApiClient, clock: FakeClock) -> None:
+def test_every_get_of_a_completed_job_mints_fresh_links(
+    client: UsageApiClient, clock: FakeClock
+) -> None:
     job_id = client.create_export(DAY, DAY_END).id
     first = wait_for_terminal(client, job_id)
     clock.advance(timedelta(seconds=5))
@@ -87,18 +92,18 @@ def test_every_get_of_a_completed_job_mints_fresh_links(client: UsageApiClient, 
 
 
 def test_unknown_token_is_401(sim: SimulatorServer) -> None:
-    with UsageApiClient("not-a-real-token", DEFAULT_ORG_ID, base_url=sim.base_url) as bad:
-        with pytest.raises(UnauthorizedError, match="Invalid token provided") as caught:
-            bad.get_export("e8235eed-f121-4ae3-9c72-2719d6572818")
+    bad = UsageApiClient("not-a-real-token", DEFAULT_ORG_ID, base_url=sim.base_url)
+    with bad, pytest.raises(UnauthorizedError, match="Invalid token provided") as caught:
+        bad.get_export("e8235eed-f121-4ae3-9c72-2719d6572818")
     assert caught.value.status_code == 401
     assert "not-a-real-token" not in str(caught.value)
 
 
 def test_unknown_org_is_404(sim: SimulatorServer, clock: FakeClock) -> None:
     other_org = "00000000-0000-4000-8000-000000000000"
-    with UsageApiClient(DEFAULT_TOKEN, other_org, base_url=sim.base_url, clock=clock) as bad:
-        with pytest.raises(NotFoundError, match="Organization does not exist"):
-            bad.create_export(DAY, DAY_END)
+    bad = UsageApiClient(DEFAULT_TOKEN, other_org, base_url=sim.base_url, clock=clock)
+    with bad, pytest.raises(NotFoundError, match="Organization does not exist"):
+        bad.create_export(DAY, DAY_END)
 
 
 def test_unknown_job_is_404(client: UsageApiClient) -> None:
@@ -109,19 +114,22 @@ def test_unknown_job_is_404(client: UsageApiClient) -> None:
 def test_server_side_window_refusal_is_400(sim: SimulatorServer, clock: FakeClock) -> None:
     # A client with looser rules than the API gets the API's own 400 back.
     loose = WindowRules(max_window=timedelta(days=60))
-    with UsageApiClient(DEFAULT_TOKEN, DEFAULT_ORG_ID, base_url=sim.base_url, clock=clock, window_rules=loose) as api:
-        with pytest.raises(BadRequestError, match="longer than 31 days") as caught:
-            api.create_export(DAY - timedelta(days=40), DAY)
+    with (
+        UsageApiClient(
+            DEFAULT_TOKEN, DEFAULT_ORG_ID, base_url=sim.base_url, clock=clock, window_rules=loose
+        ) as api,
+        pytest.raises(BadRequestError, match="longer than 31 days") as caught,
+    ):
+        api.create_export(DAY - timedelta(days=40), DAY)
     assert caught.value.status_code == 400
 
 
-def test_post_quota_exhausted_is_429_with_retry_after(
-    sim_settings, clock: FakeClock
-) -> None:
+def test_post_quota_exhausted_is_429_with_retry_after(sim_settings, clock: FakeClock) -> None:
     sim_settings.post_quota = 2
-    with SimulatorServer(sim_settings) as server, UsageApiClient(
-        DEFAULT_TOKEN, DEFAULT_ORG_ID, base_url=server.base_url, clock=clock
-    ) as api:
+    with (
+        SimulatorServer(sim_settings) as server,
+        UsageApiClient(DEFAULT_TOKEN, DEFAULT_ORG_ID, base_url=server.base_url, clock=clock) as api,
+    ):
         api.create_export(DAY, DAY_END)
         clock.advance(timedelta(hours=1))
         api.create_export(DAY, DAY_END)
@@ -135,9 +143,10 @@ def test_post_quota_exhausted_is_429_with_retry_after(
 
 def test_get_rate_limit_is_429(sim_settings, clock: FakeClock) -> None:
     sim_settings.get_limit = 3
-    with SimulatorServer(sim_settings) as server, UsageApiClient(
-        DEFAULT_TOKEN, DEFAULT_ORG_ID, base_url=server.base_url, clock=clock
-    ) as api:
+    with (
+        SimulatorServer(sim_settings) as server,
+        UsageApiClient(DEFAULT_TOKEN, DEFAULT_ORG_ID, base_url=server.base_url, clock=clock) as api,
+    ):
         job_id = api.create_export(DAY, DAY_END).id
         for _ in range(3):
             api.get_export(job_id)
@@ -162,13 +171,17 @@ def test_server_errors_are_retried_on_get_and_never_on_post(
     assert sim.simulator.store.post_limiter.used(DEFAULT_ORG_ID, clock.now) == 2  # 1 + 1, no retry
 
 
-def test_intermittent_server_errors_are_absorbed_by_retries(
-    sim_settings, clock: FakeClock
-) -> None:
-    with SimulatorServer(sim_settings) as server, UsageApiClient(
-        DEFAULT_TOKEN, DEFAULT_ORG_ID, base_url=server.base_url, clock=clock,
-        retry=RetryPolicy(max_attempts=8, base_delay_seconds=0.0),
-    ) as api:
+def test_intermittent_server_errors_are_absorbed_by_retries(sim_settings, clock: FakeClock) -> None:
+    with (
+        SimulatorServer(sim_settings) as server,
+        UsageApiClient(
+            DEFAULT_TOKEN,
+            DEFAULT_ORG_ID,
+            base_url=server.base_url,
+            clock=clock,
+            retry=RetryPolicy(max_attempts=8, base_delay_seconds=0.0),
+        ) as api,
+    ):
         job_id = api.create_export(DAY, DAY_END).id
         server.settings.faults.api_error_rate = 0.3
         states = {api.get_export(job_id).state for _ in range(20)}
@@ -183,7 +196,9 @@ def test_failed_job_carries_error_reason(client: UsageApiClient, sim: SimulatorS
     assert job.download_urls is None
 
 
-def test_empty_export_completes_with_null_urls(client: UsageApiClient, sim: SimulatorServer) -> None:
+def test_empty_export_completes_with_null_urls(
+    client: UsageApiClient, sim: SimulatorServer
+) -> None:
     sim.settings.faults.empty_export_rate = 1.0
     job = wait_for_terminal(client, client.create_export(DAY, DAY_END).id)
     assert job.state is ExportState.COMPLETED
@@ -237,7 +252,9 @@ def test_download_server_errors_are_retried_then_reported(
     assert client.download(url, tmp_path / "p.csv.gz").data_rows > 0
 
 
-def test_slow_download_still_arrives_whole(client: UsageApiClient, sim: SimulatorServer, tmp_path: Path) -> None:
+def test_slow_download_still_arrives_whole(
+    client: UsageApiClient, sim: SimulatorServer, tmp_path: Path
+) -> None:
     url = (wait_for_terminal(client, client.create_export(DAY, DAY_END).id).download_urls or ())[0]
     sim.settings.faults.download_bytes_per_second = 20_000
     part = client.download(url, tmp_path / "p.csv.gz")
@@ -245,8 +262,12 @@ def test_slow_download_still_arrives_whole(client: UsageApiClient, sim: Simulato
     assert part.data_rows == len(read_rows([part.path]))
 
 
-def test_schema_drift_reaches_the_file(client: UsageApiClient, sim: SimulatorServer, tmp_path: Path) -> None:
-    sim.settings.faults.schema_drift = SchemaDrift(extra_columns=("IS_DEFAULT_BRANCH",), missing_columns=("VCS_URL",))
+def test_schema_drift_reaches_the_file(
+    client: UsageApiClient, sim: SimulatorServer, tmp_path: Path
+) -> None:
+    sim.settings.faults.schema_drift = SchemaDrift(
+        extra_columns=("IS_DEFAULT_BRANCH",), missing_columns=("VCS_URL",)
+    )
     url = (wait_for_terminal(client, client.create_export(DAY, DAY_END).id).download_urls or ())[0]
     part = client.download(url, tmp_path / "p.csv.gz")
     with gzip.open(part.path, "rt") as handle:
@@ -254,11 +275,16 @@ def test_schema_drift_reaches_the_file(client: UsageApiClient, sim: SimulatorSer
     assert "IS_DEFAULT_BRANCH" in header and "VCS_URL" not in header
 
 
-def test_unreachable_api_get_is_transport_error_and_post_is_outcome_unknown(clock: FakeClock) -> None:
+def test_unreachable_api_get_is_transport_error_and_post_is_outcome_unknown(
+    clock: FakeClock,
+) -> None:
     with SimulatorServer() as server:
         dead_url = server.base_url  # closed once the block exits
     with UsageApiClient(
-        DEFAULT_TOKEN, DEFAULT_ORG_ID, base_url=dead_url, clock=clock,
+        DEFAULT_TOKEN,
+        DEFAULT_ORG_ID,
+        base_url=dead_url,
+        clock=clock,
         retry=RetryPolicy(max_attempts=2, base_delay_seconds=0.0),
     ) as api:
         with pytest.raises(ApiTransportError, match="ConnectError"):

@@ -24,11 +24,22 @@ def client(sent: list[httpx.Request]) -> UsageApiClient:
         sent.append(request)
         return httpx.Response(
             201,
-            json={"usage_export_job_id": "e8235eed-f121-4ae3-9c72-2719d6572818", "state": "created",
-                  "start": "2026-11-01T00:00:00Z", "end": "2026-11-01T23:59:59Z", "download_urls": None},
+            json={
+                "usage_export_job_id": "e8235eed-f121-4ae3-9c72-2719d6572818",
+                "state": "created",
+                "start": "2026-11-01T00:00:00Z",
+                "end": "2026-11-01T23:59:59Z",
+                "download_urls": None,
+            },
         )
 
-    return UsageApiClient("tok", ORG, base_url="https://api.test/api/v2", transport=httpx.MockTransport(handler), clock=lambda: NOW)
+    return UsageApiClient(
+        "tok",
+        ORG,
+        base_url="https://api.test/api/v2",
+        transport=httpx.MockTransport(handler),
+        clock=lambda: NOW,
+    )
 
 
 @pytest.mark.parametrize(
@@ -41,11 +52,21 @@ def client(sent: list[httpx.Request]) -> UsageApiClient:
         (NOW - timedelta(days=400), NOW - timedelta(days=399), (), "more than 366 days ago"),
         (NOW - timedelta(days=1), NOW + timedelta(minutes=1), (), "in the future"),
         (NOW - timedelta(days=40), NOW - timedelta(days=1), (), "longer than 31 days"),
-        (NOW - timedelta(days=2), NOW - timedelta(days=1), ("gh/my-org",), "'gh/my-org' is not a UUID"),
+        (
+            NOW - timedelta(days=2),
+            NOW - timedelta(days=1),
+            ("gh/my-org",),
+            "'gh/my-org' is not a UUID",
+        ),
     ],
 )
 def test_invalid_requests_are_refused_before_sending(
-    client: UsageApiClient, sent: list[httpx.Request], start: object, end: object, shared: tuple[str, ...], message: str
+    client: UsageApiClient,
+    sent: list[httpx.Request],
+    start: object,
+    end: object,
+    shared: tuple[str, ...],
+    message: str,
 ) -> None:
     with pytest.raises(InvalidExportRequestError, match=message):
         client.create_export(start, end, shared)  # type: ignore[arg-type]
@@ -53,7 +74,9 @@ def test_invalid_requests_are_refused_before_sending(
 
 
 def test_valid_request_body_and_headers(client: UsageApiClient, sent: list[httpx.Request]) -> None:
-    client.create_export("2026-11-01T00:00:00Z", "2026-11-01T23:59:59Z", ["6f0b5c1e-3c8d-4b8e-9a53-2f1e7d9c4a10"])
+    client.create_export(
+        "2026-11-01T00:00:00Z", "2026-11-01T23:59:59Z", ["6f0b5c1e-3c8d-4b8e-9a53-2f1e7d9c4a10"]
+    )
     (request,) = sent
     assert request.method == "POST"
     assert request.url.path == f"/api/v2/organizations/{ORG}/usage_export_job"
@@ -68,9 +91,17 @@ def test_retry_after_http_date_is_understood() -> None:
     when = "Wed, 21 Oct 2099 07:28:00 GMT"
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(429, json={"message": "Rate limit exceeded."}, headers={"Retry-After": when})
+        return httpx.Response(
+            429, json={"message": "Rate limit exceeded."}, headers={"Retry-After": when}
+        )
 
-    api = UsageApiClient("tok", ORG, base_url="https://api.test/api/v2", transport=httpx.MockTransport(handler), clock=lambda: NOW)
+    api = UsageApiClient(
+        "tok",
+        ORG,
+        base_url="https://api.test/api/v2",
+        transport=httpx.MockTransport(handler),
+        clock=lambda: NOW,
+    )
     with pytest.raises(RateLimitedError) as caught:
         api.get_export("e8235eed-f121-4ae3-9c72-2719d6572818")
     assert caught.value.retry_after is not None and caught.value.retry_after > 1e9
@@ -85,12 +116,16 @@ def test_download_never_sends_the_token(tmp_path) -> None:  # type: ignore[no-un
         seen.append(request)
         return httpx.Response(200, stream=httpx.ByteStream(gzip.compress(b"A\n1\n")))
 
-    api = UsageApiClient("tok", ORG, base_url="https://api.test/api/v2", transport=httpx.MockTransport(handler))
+    api = UsageApiClient(
+        "tok", ORG, base_url="https://api.test/api/v2", transport=httpx.MockTransport(handler)
+    )
     api.download("https://bucket.test/p.csv.gz?X-Amz-Signature=abc", tmp_path / "p.csv.gz")
     assert "Circle-Token" not in seen[0].headers
 
 
-@pytest.mark.parametrize(("token", "org", "message"), [("", ORG, "CIRCLECI_TOKEN"), ("t", "", "CIRCLECI_ORG_ID")])
+@pytest.mark.parametrize(
+    ("token", "org", "message"), [("", ORG, "CIRCLECI_TOKEN"), ("t", "", "CIRCLECI_ORG_ID")]
+)
 def test_missing_credentials_name_the_variable(token: str, org: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         UsageApiClient(token, org)

@@ -11,20 +11,26 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from usage_assets.export_format import EXPORT_COLUMN_NAMES
 from usage_assets.partitions import export_window
 from usage_assets.resources import CircleCIUsageResource, PostQuotaResource, RawStoreResource
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN
-from usage_assets.export_format import EXPORT_COLUMN_NAMES
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
 
-def pipeline_resources(sim: SimulatorServer, tmp_path: Path, *, max_posts: int = 10) -> dict[str, Any]:
+def pipeline_resources(
+    sim: SimulatorServer, tmp_path: Path, *, max_posts: int = 10
+) -> dict[str, Any]:
     return {
-        "circleci": CircleCIUsageResource(token=DEFAULT_TOKEN, org_id=DEFAULT_ORG_ID, api_url=sim.base_url),
-        "post_quota": PostQuotaResource(ledger_path=str(tmp_path / "quota.sqlite"), max_posts=max_posts),
+        "circleci": CircleCIUsageResource(
+            token=DEFAULT_TOKEN, org_id=DEFAULT_ORG_ID, api_url=sim.base_url
+        ),
+        "post_quota": PostQuotaResource(
+            ledger_path=str(tmp_path / "quota.sqlite"), max_posts=max_posts
+        ),
         "raw_store": RawStoreResource(raw_dir=str(tmp_path / "raw")),
         "warehouse": DuckDBResource(database=str(tmp_path / "usage.duckdb")),
     }
@@ -38,17 +44,23 @@ def expected_job_ids(sim: SimulatorServer, first: str, last: str, as_of: Any) ->
     start, end = export_window(first, last)
     index = EXPORT_COLUMN_NAMES.index("JOB_ID")
     return sorted(
-        row[index] for row in sim.simulator.store.usage.rows_for_window((DEFAULT_ORG_ID,), start, end, as_of=as_of)
+        row[index]
+        for row in sim.simulator.store.usage.rows_for_window(
+            (DEFAULT_ORG_ID,), start, end, as_of=as_of
+        )
     )
 
 
-def warehouse_job_ids(tmp_path: Path, first: date | None = None, last: date | None = None) -> list[str]:
+def warehouse_job_ids(
+    tmp_path: Path, first: date | None = None, last: date | None = None
+) -> list[str]:
     with duckdb.connect(str(tmp_path / "usage.duckdb")) as conn:
         if first is None:
             rows = conn.execute("SELECT job_id FROM circleci.job_runs").fetchall()
         else:
             rows = conn.execute(
-                "SELECT job_id FROM circleci.job_runs WHERE usage_date BETWEEN ? AND ?", [first, last]
+                "SELECT job_id FROM circleci.job_runs WHERE usage_date BETWEEN ? AND ?",
+                [first, last],
             ).fetchall()
     return sorted(job_id for (job_id,) in rows)
 

@@ -33,7 +33,9 @@ LAST = (TODAY - timedelta(days=10)).isoformat()
 
 @pytest.fixture
 def live_sim() -> Iterator[SimulatorServer]:
-    settings = SimulatorSettings(processing_time=timedelta(0), rows_per_day=30, rows_per_part=40, get_limit=10_000)
+    settings = SimulatorSettings(
+        processing_time=timedelta(0), rows_per_day=30, rows_per_part=40, get_limit=10_000
+    )
     with SimulatorServer(settings) as server:
         yield server
 
@@ -44,29 +46,50 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield test_instance
 
 
-def export(live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance, first: str = FIRST, last: str = LAST, **kw: int) -> dg.ExecuteInProcessResult:
+def export(
+    live_sim: SimulatorServer,
+    tmp_path: Path,
+    instance: dg.DagsterInstance,
+    first: str = FIRST,
+    last: str = LAST,
+    **kw: int,
+) -> dg.ExecuteInProcessResult:
     result = dg.materialize(
-        [usage_export_job], resources=pipeline_resources(live_sim, tmp_path, **kw), instance=instance,
-        tags=range_tags(first, last), raise_on_error=False,
+        [usage_export_job],
+        resources=pipeline_resources(live_sim, tmp_path, **kw),
+        instance=instance,
+        tags=range_tags(first, last),
+        raise_on_error=False,
     )
     if result.success:
         live_sim.simulator.store.wait_until_written(job_id_of(result))
     return result
 
 
-def download_and_load(live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance, first: str = FIRST, last: str = LAST) -> dg.ExecuteInProcessResult:
+def download_and_load(
+    live_sim: SimulatorServer,
+    tmp_path: Path,
+    instance: dg.DagsterInstance,
+    first: str = FIRST,
+    last: str = LAST,
+) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [usage_export_job, raw_usage_files, job_runs, job_runs_checks],
         selection=[raw_usage_files, job_runs, job_runs_checks],
-        resources=pipeline_resources(live_sim, tmp_path), instance=instance,
-        tags=range_tags(first, last), raise_on_error=False,
+        resources=pipeline_resources(live_sim, tmp_path),
+        instance=instance,
+        tags=range_tags(first, last),
+        raise_on_error=False,
     )
 
 
 def failure_message(result: dg.ExecuteInProcessResult) -> str:
     return " ".join(
-        str(event.step_failure_data.error.message) if event.step_failure_data and event.step_failure_data.error else ""
-        for event in result.all_events if event.is_step_failure
+        str(event.step_failure_data.error.message)
+        if event.step_failure_data and event.step_failure_data.error
+        else ""
+        for event in result.all_events
+        if event.is_step_failure
     )
 
 
@@ -76,12 +99,22 @@ def test_a_range_run_spends_one_post_and_records_the_job_on_every_partition(
     result = export(live_sim, tmp_path, instance)
     assert result.success
     materializations = result.asset_materializations_for_node("usage_export_job")
-    assert sorted(m.partition for m in materializations) == [FIRST, (TODAY - timedelta(days=11)).isoformat(), LAST]
+    assert sorted(m.partition for m in materializations) == [
+        FIRST,
+        (TODAY - timedelta(days=11)).isoformat(),
+        LAST,
+    ]
     assert len({m.metadata["export_job_id"].value for m in materializations}) == 1
     assert materializations[0].metadata["window_start"].value == f"{FIRST}T00:00:00Z"
     assert materializations[0].metadata["window_end"].value == f"{LAST}T23:59:59Z"
     assert live_sim.simulator.store.post_limiter.used(DEFAULT_ORG_ID, datetime.now(UTC)) == 1
-    ledger = PostQuotaLedger(tmp_path / "quota.sqlite", api_url=live_sim.base_url, org_id=DEFAULT_ORG_ID, limit=10, window=timedelta(hours=24))
+    ledger = PostQuotaLedger(
+        tmp_path / "quota.sqlite",
+        api_url=live_sim.base_url,
+        org_id=DEFAULT_ORG_ID,
+        limit=10,
+        window=timedelta(hours=24),
+    )
     assert [a["outcome"] for a in ledger.attempts()] == ["created"]
     assert materializations[0].metadata["quota_left"].value == 9
     for m in materializations:
@@ -110,15 +143,21 @@ def test_download_and_load_holds_exactly_the_simulators_rows_and_reruns_do_not_d
     assert warehouse_job_ids(tmp_path) == expected
 
 
-def test_quota_exhausted_fails_before_any_post(live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance) -> None:
+def test_quota_exhausted_fails_before_any_post(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
     assert export(live_sim, tmp_path, instance, max_posts=1).success
     second = export(live_sim, tmp_path, instance, max_posts=1)
     assert not second.success
-    assert "quota exhausted" in failure_message(second) and "next slot at" in failure_message(second)
+    assert "quota exhausted" in failure_message(second) and "next slot at" in failure_message(
+        second
+    )
     assert live_sim.simulator.store.post_limiter.used(DEFAULT_ORG_ID, datetime.now(UTC)) == 1
 
 
-def test_partitions_beyond_the_lookback_fail_before_any_post(live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance) -> None:
+def test_partitions_beyond_the_lookback_fail_before_any_post(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
     old = (TODAY - timedelta(days=380)).isoformat()
     result = export(live_sim, tmp_path, instance, first=old, last=old)
     assert not result.success
@@ -126,7 +165,9 @@ def test_partitions_beyond_the_lookback_fail_before_any_post(live_sim: Simulator
     assert live_sim.simulator.store.post_limiter.used(DEFAULT_ORG_ID, datetime.now(UTC)) == 0
 
 
-def test_failed_export_gives_a_clear_error(live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance) -> None:
+def test_failed_export_gives_a_clear_error(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
     live_sim.settings.faults.job_failure_rate = 1.0
     assert export(live_sim, tmp_path, instance).success
     result = download_and_load(live_sim, tmp_path, instance)
@@ -134,7 +175,9 @@ def test_failed_export_gives_a_clear_error(live_sim: SimulatorServer, tmp_path: 
     assert "failed" in failure_message(result) and "re-creates" in failure_message(result)
 
 
-def test_empty_export_is_an_empty_result(live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance) -> None:
+def test_empty_export_is_an_empty_result(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
     live_sim.settings.faults.empty_export_rate = 1.0
     assert export(live_sim, tmp_path, instance).success
     result = download_and_load(live_sim, tmp_path, instance)
@@ -143,7 +186,9 @@ def test_empty_export_is_an_empty_result(live_sim: SimulatorServer, tmp_path: Pa
     assert warehouse_job_ids(tmp_path) == []
 
 
-def test_missing_required_column_fails_and_keeps_earlier_rows(live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance) -> None:
+def test_missing_required_column_fails_and_keeps_earlier_rows(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
     assert export(live_sim, tmp_path, instance).success
     assert download_and_load(live_sim, tmp_path, instance).success
     before = warehouse_job_ids(tmp_path)
@@ -155,7 +200,9 @@ def test_missing_required_column_fails_and_keeps_earlier_rows(live_sim: Simulato
     assert warehouse_job_ids(tmp_path) == before
 
 
-def test_unknown_extra_column_is_reported_and_loaded_around(live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance) -> None:
+def test_unknown_extra_column_is_reported_and_loaded_around(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
     live_sim.settings.faults.schema_drift = SchemaDrift(extra_columns=("IS_DEFAULT_BRANCH",))
     assert export(live_sim, tmp_path, instance).success
     result = download_and_load(live_sim, tmp_path, instance)
@@ -165,7 +212,9 @@ def test_unknown_extra_column_is_reported_and_loaded_around(live_sim: SimulatorS
     assert warehouse_job_ids(tmp_path) == expected_job_ids(live_sim, FIRST, LAST, datetime.now(UTC))
 
 
-def test_rows_outside_the_window_are_counted_not_written(live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance) -> None:
+def test_rows_outside_the_window_are_counted_not_written(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
     # The export covers three days, the load only its middle one.
     assert export(live_sim, tmp_path, instance).success
     middle = (TODAY - timedelta(days=11)).isoformat()
@@ -176,4 +225,6 @@ def test_rows_outside_the_window_are_counted_not_written(live_sim: SimulatorServ
     day = date.fromisoformat(middle)
     assert warehouse_job_ids(tmp_path) == warehouse_job_ids(tmp_path, day, day)
     with duckdb.connect(str(tmp_path / "usage.duckdb")) as conn:
-        assert conn.execute("SELECT count(*) FROM circleci.job_runs WHERE usage_date <> ?", [day]).fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM circleci.job_runs WHERE usage_date <> ?", [day]
+        ).fetchone() == (0,)

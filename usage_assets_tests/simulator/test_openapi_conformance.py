@@ -23,7 +23,9 @@ from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN
 from usage_assets_tests.helpers import FakeClock
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "reference" / "usage_openapi_excerpt.json"
+SPEC_PATH = (
+    Path(__file__).resolve().parents[3] / "shared" / "reference" / "usage_openapi_excerpt.json"
+)
 HEADERS = {"Circle-Token": DEFAULT_TOKEN}
 DAY = datetime(2026, 11, 10, tzinfo=UTC)
 
@@ -85,10 +87,15 @@ def create(http: httpx.Client, **body: Any) -> httpx.Response:
 
 def test_format_checker_is_not_vacuous() -> None:
     with pytest.raises(jsonschema.ValidationError):
-        validate({"usage_export_job_id": "nope", "state": "created", "download_urls": None}, schema("get_usage_export_job_status"))
+        validate(
+            {"usage_export_job_id": "nope", "state": "created", "download_urls": None},
+            schema("get_usage_export_job_status"),
+        )
     with pytest.raises(jsonschema.ValidationError):
-        validate({"usage_export_job_id": str(uuid.uuid4()), "state": "created", "download_urls": None},
-                 schema("get_usage_export_job_status", allow_null_urls=False))
+        validate(
+            {"usage_export_job_id": str(uuid.uuid4()), "state": "created", "download_urls": None},
+            schema("get_usage_export_job_status", allow_null_urls=False),
+        )
 
 
 def test_create_response_matches_usage_export_job(http: httpx.Client) -> None:
@@ -98,9 +105,13 @@ def test_create_response_matches_usage_export_job(http: httpx.Client) -> None:
     assert response.json()["download_urls"] is None
 
 
-def test_status_responses_match_in_every_state(http: httpx.Client, sim: SimulatorServer, clock: FakeClock) -> None:
+def test_status_responses_match_in_every_state(
+    http: httpx.Client, sim: SimulatorServer, clock: FakeClock
+) -> None:
     sim.settings.processing_time = timedelta(seconds=30)
-    job_id = create(http, start="2026-11-10T00:00:00Z", end="2026-11-10T23:59:59Z").json()["usage_export_job_id"]
+    job_id = create(http, start="2026-11-10T00:00:00Z", end="2026-11-10T23:59:59Z").json()[
+        "usage_export_job_id"
+    ]
     sim.simulator.store.wait_until_written(job_id)
     seen = {}
     for step in (timedelta(0), timedelta(seconds=15), timedelta(seconds=30)):
@@ -114,7 +125,9 @@ def test_status_responses_match_in_every_state(http: httpx.Client, sim: Simulato
     validate(seen["completed"], schema("get_usage_export_job_status", allow_null_urls=False))
 
     sim.settings.faults.job_failure_rate = 1.0
-    failed_id = create(http, start="2026-11-10T00:00:00Z", end="2026-11-10T23:59:59Z").json()["usage_export_job_id"]
+    failed_id = create(http, start="2026-11-10T00:00:00Z", end="2026-11-10T23:59:59Z").json()[
+        "usage_export_job_id"
+    ]
     sim.simulator.store.wait_until_written(failed_id)
     clock.advance(timedelta(seconds=31))
     failed = http.get(f"/organizations/{DEFAULT_ORG_ID}/usage_export_job/{failed_id}").json()
@@ -125,16 +138,31 @@ def test_status_responses_match_in_every_state(http: httpx.Client, sim: Simulato
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"start": "2026-11-10T00:00:00Z", "end": "2026-11-10T23:59:59Z", "project_id": "x"}, "Unexpected field: project_id"),
+        (
+            {"start": "2026-11-10T00:00:00Z", "end": "2026-11-10T23:59:59Z", "project_id": "x"},
+            "Unexpected field: project_id",
+        ),
         ({"start": "2026-11-10", "end": "2026-11-10T23:59:59Z"}, "malformed request body"),
-        ({"start": "2026-11-10T00:00:00Z", "end": "2026-11-10T23:59:59Z", "shared_org_ids": ["gh/acme"]}, "malformed request body"),
+        (
+            {
+                "start": "2026-11-10T00:00:00Z",
+                "end": "2026-11-10T23:59:59Z",
+                "shared_org_ids": ["gh/acme"],
+            },
+            "malformed request body",
+        ),
         ({"start": "2026-09-01T00:00:00Z", "end": "2026-10-15T00:00:00Z"}, "longer than 31 days"),
-        ({"start": "2025-01-01T00:00:00Z", "end": "2025-01-02T00:00:00Z"}, "more than 366 days ago"),
+        (
+            {"start": "2025-01-01T00:00:00Z", "end": "2025-01-02T00:00:00Z"},
+            "more than 366 days ago",
+        ),
         ({"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"}, "in the future"),
         ({"start": "2026-11-10T00:00:00Z", "end": "2026-11-09T00:00:00Z"}, "before start"),
     ],
 )
-def test_bad_create_bodies_are_400_with_the_spec_body(http: httpx.Client, body: dict[str, Any], message: str) -> None:
+def test_bad_create_bodies_are_400_with_the_spec_body(
+    http: httpx.Client, body: dict[str, Any], message: str
+) -> None:
     response = create(http, **body)
     assert response.status_code == 400
     validate(response.json(), error_schema("400_unexpected_request_body"))
@@ -142,14 +170,18 @@ def test_bad_create_bodies_are_400_with_the_spec_body(http: httpx.Client, body: 
 
 
 def test_error_bodies_match_their_schemas(sim: SimulatorServer, http: httpx.Client) -> None:
-    unauthorized = httpx.get(f"{sim.base_url}/organizations/{DEFAULT_ORG_ID}/usage_export_job/{uuid.uuid4()}",
-                             headers={"Circle-Token": "wrong"})
+    unauthorized = httpx.get(
+        f"{sim.base_url}/organizations/{DEFAULT_ORG_ID}/usage_export_job/{uuid.uuid4()}",
+        headers={"Circle-Token": "wrong"},
+    )
     assert unauthorized.status_code == 401
     validate(unauthorized.json(), error_schema("401_invalid_token"))
     assert unauthorized.json() == {"message": "Invalid token provided."}
 
-    query_auth = httpx.get(f"{sim.base_url}/organizations/{DEFAULT_ORG_ID}/usage_export_job/{uuid.uuid4()}",
-                           params={"circle-token": DEFAULT_TOKEN})
+    query_auth = httpx.get(
+        f"{sim.base_url}/organizations/{DEFAULT_ORG_ID}/usage_export_job/{uuid.uuid4()}",
+        params={"circle-token": DEFAULT_TOKEN},
+    )
     assert query_auth.status_code == 401
     assert "query parameter authentication has been deprecated" in query_auth.json()["message"]
 

@@ -1,0 +1,90 @@
+"""Environment configuration: defaults, and errors that name the variable."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from usage_assets.config import ConfigError, default_start_date, load_config
+
+TODAY = date(2026, 11, 24)
+
+
+def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = load_config({}, today=TODAY)
+    assert config.api_url == "https://circleci.com/api/v2"
+    assert config.data_dir == tmp_path / "data"
+    assert config.duckdb_path == tmp_path / "data" / "usage.duckdb"
+    assert config.ledger_path == tmp_path / "data" / "post_quota.sqlite"
+    assert (config.post_quota, config.post_quota_window_hours) == (10, 24.0)
+    assert config.start_date == date(2025, 12, 1)
+    assert config.shared_org_ids == ()
+
+
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        (date(2026, 11, 24), date(2025, 12, 1)),
+        (date(2026, 1, 15), date(2025, 2, 1)),
+        (date(2026, 12, 1), date(2025, 12, 1)),
+    ],
+)
+def test_default_start_date_stays_inside_the_lookback(today: date, expected: date) -> None:
+    start = default_start_date(today)
+    assert start == expected
+    assert (today - start).days <= 366
+
+
+def test_values_are_read(tmp_path: Path) -> None:
+    config = load_config(
+        {
+            "CIRCLECI_API_URL": "http://127.0.0.1:8787/api/v2/",
+            "CIRCLECI_SHARED_ORG_IDS": " 6f0b5c1e-3c8d-4b8e-9a53-2f1e7d9c4a10 , ",
+            "USAGE_DATA_DIR": str(tmp_path),
+            "USAGE_DUCKDB_PATH": str(tmp_path / "w.duckdb"),
+            "USAGE_START_DATE": "2026-01-05",
+            "USAGE_POST_QUOTA": "4",
+            "USAGE_POST_QUOTA_WINDOW_HOURS": "1.5",
+        },
+        today=TODAY,
+    )
+    assert config.api_url == "http://127.0.0.1:8787/api/v2"
+    assert config.shared_org_ids == ("6f0b5c1e-3c8d-4b8e-9a53-2f1e7d9c4a10",)
+    assert config.raw_dir == tmp_path / "raw"
+    assert config.duckdb_path == tmp_path / "w.duckdb"
+    assert config.start_date == date(2026, 1, 5)
+    assert (config.post_quota, config.post_quota_window_hours) == (4, 1.5)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "CIRCLECI_API_URL",
+            "circleci.com",
+            "CIRCLECI_API_URL='circleci.com' is not an http(s) base URL",
+        ),
+        ("CIRCLECI_SHARED_ORG_IDS", "gh/acme", "CIRCLECI_SHARED_ORG_IDS holds 'gh/acme'"),
+        ("USAGE_START_DATE", "last year", "USAGE_START_DATE='last year' is not a date"),
+        ("USAGE_START_DATE", "2027-01-01", "USAGE_START_DATE=2027-01-01 must be before today"),
+        ("USAGE_POST_QUOTA", "ten", "USAGE_POST_QUOTA='ten' is not a whole number"),
+        ("USAGE_POST_QUOTA", "0", "USAGE_POST_QUOTA=0 must be at least 1"),
+        (
+            "USAGE_POST_QUOTA_WINDOW_HOURS",
+            "-1",
+            "USAGE_POST_QUOTA_WINDOW_HOURS=-1 must be positive",
+        ),
+        (
+            "USAGE_DAILY_SCHEDULE_HOUR",
+            "25",
+            "USAGE_DAILY_SCHEDULE_HOUR=25 must be between 0 and 23",
+        ),
+    ],
+)
+def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({name: value}, today=TODAY)
+    assert message in str(caught.value)

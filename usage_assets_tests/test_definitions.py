@@ -1,0 +1,67 @@
+"""The code location loads, and its automation is wired as the UI expects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from usage_assets.definitions import defs
+from usage_assets.sensors import RANGE_END_TAG, RANGE_START_TAG
+
+
+def test_definitions_load_and_validate() -> None:
+    dg.Definitions.validate_loadable(defs)
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {"usage_export_job", "raw_usage_files", "job_runs"}
+
+
+def test_lineage_edges() -> None:
+    graph = defs.resolve_asset_graph()
+    assert graph.get(dg.AssetKey("raw_usage_files")).parent_keys == {
+        dg.AssetKey("usage_export_job")
+    }
+    assert graph.get(dg.AssetKey("job_runs")).parent_keys == {dg.AssetKey("raw_usage_files")}
+
+
+def test_every_asset_has_a_group_and_kinds() -> None:
+    for spec in defs.resolve_all_asset_specs():
+        assert spec.group_name == "circleci_usage"
+        assert spec.kinds
+
+
+def test_sensor_and_schedules_run_by_default() -> None:
+    assert (
+        defs.resolve_sensor_def("usage_export_job_sensor").default_status
+        == dg.DefaultSensorStatus.RUNNING
+    )
+    for name in ("daily_usage_export_schedule", "weekly_usage_reexport_schedule"):
+        assert defs.resolve_schedule_def(name).default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_weekly_schedule_requests_the_trailing_seven_days_in_one_run() -> None:
+    schedule = defs.resolve_schedule_def("weekly_usage_reexport_schedule")
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 22, 7, tzinfo=UTC)
+    )
+    (request,) = schedule.evaluate_tick(context).run_requests or []
+    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == (
+        "2026-11-15",
+        "2026-11-21",
+    )
+
+
+def test_daily_schedule_requests_yesterday() -> None:
+    schedule = defs.resolve_schedule_def("daily_usage_export_schedule")
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 22, 6, tzinfo=UTC)
+    )
+    (request,) = schedule.evaluate_tick(context).run_requests or []
+    assert request.partition_key == "2026-11-21"
+
+
+def test_secrets_are_env_vars_not_values() -> None:
+    circleci = defs.resources["circleci"]
+    assert isinstance(circleci, dg.ConfigurableResource)
+    config = circleci._get_non_default_public_field_values()
+    assert config["token"] == dg.EnvVar("CIRCLECI_TOKEN")
