@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 
@@ -65,3 +69,18 @@ def test_secrets_are_env_vars_not_values() -> None:
     assert isinstance(circleci, dg.ConfigurableResource)
     config = circleci._get_non_default_public_field_values()
     assert config["token"] == dg.EnvVar("CIRCLECI_TOKEN")
+
+
+def test_dagster_cli_validates_the_workspace() -> None:
+    # What `dagster dev` loads; no token is needed to load (EnvVars resolve at run time).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CIRCLECI_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "All code locations passed validation" in result.stderr + result.stdout

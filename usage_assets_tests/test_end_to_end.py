@@ -11,9 +11,9 @@ import duckdb
 from usage_assets.local_stack import local_stack
 from usage_assets.partitions import partition_keys_between
 from usage_assets.quota_ledger import PostQuotaLedger
+from usage_assets.sensors import download_and_load_usage
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import DEFAULT_ORG_ID, SimulatorSettings
-from usage_assets.sensors import download_and_load_usage
 from usage_assets_tests.assets.pipeline_fixtures import expected_job_ids
 
 
