@@ -5,12 +5,27 @@ UV_VERSION := 0.13.9
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen
 
-.PHONY: setup test lint format simulator
+.PHONY: setup demo dev test lint format simulator
 
 setup: ## install uv (if missing) and the locked dependencies into .venv
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user "uv==$(UV_VERSION)" \
 		|| $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
 	@$(UV) sync --frozen --quiet
+
+demo: setup ## the main job: the pipeline end to end against the simulator, then a summary
+	$(RUN) python -m usage_assets.demo
+
+SIM_PORT ?= 8787
+DEV_HOME := $(CURDIR)/.dagster_home
+dev: setup ## the simulator plus `dagster dev` on 127.0.0.1:3000, state kept in .dagster_home/
+	@mkdir -p $(DEV_HOME) && cp dagster.yaml $(DEV_HOME)/dagster.yaml
+	@$(RUN) usage-api-simulator --port $(SIM_PORT) & sim=$$!; trap "kill $$sim" EXIT; \
+	DAGSTER_HOME=$(DEV_HOME) \
+	CIRCLECI_TOKEN=$${CIRCLECI_TOKEN:-simulated-circleci-token} \
+	CIRCLECI_ORG_ID=$${CIRCLECI_ORG_ID:-b9291e0d-a11e-41fb-8517-c545388b5953} \
+	CIRCLECI_API_URL=$${CIRCLECI_API_URL:-http://127.0.0.1:$(SIM_PORT)/api/v2} \
+	USAGE_SENSOR_INTERVAL_SECONDS=$${USAGE_SENSOR_INTERVAL_SECONDS:-10} \
+	$(RUN) dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 test: setup ## run the whole test suite
 	@$(RUN) pytest; status=$$?; \

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -106,12 +107,17 @@ class LocalStack:
                     raise TimeoutError(f"backfill {backfill_id} not done after {timeout:.0f} s")
                 time.sleep(1)
 
-    def wait_for_runs(self, job_name: str, count: int, timeout: float) -> list[dg.DagsterRun]:
-        """Wait until `count` runs of `job_name` exist and all of them have finished successfully."""
+    def wait_for_runs(
+        self, job_name: str, count: int, timeout: float, *, created_after: datetime | None = None
+    ) -> list[dg.DagsterRun]:
+        """Wait until `count` runs of `job_name` (created after `created_after`) exist and all of
+        them have finished successfully."""
         deadline = time.monotonic() + timeout
         with self.instance() as instance:
             while True:
-                runs = instance.get_runs(filters=dg.RunsFilter(job_name=job_name))
+                runs = instance.get_runs(
+                    filters=dg.RunsFilter(job_name=job_name, created_after=created_after)
+                )
                 failed = [
                     r
                     for r in runs

@@ -14,7 +14,9 @@ RUNS = 20
 QUOTA = 10
 
 
-def _run_export(base_url: str, ledger_dir: str, day: str, start: Event, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _run_export(
+    base_url: str, ledger_dir: str, day: str, start: Event, results: multiprocessing.Queue
+) -> None:  # type: ignore[type-arg]
     import dagster as dg
 
     from usage_assets.assets.export_jobs import usage_export_job
@@ -22,13 +24,18 @@ def _run_export(base_url: str, ledger_dir: str, day: str, start: Event, results:
     from usage_assets.simulator.settings import DEFAULT_TOKEN
 
     resources = {
-        "circleci": CircleCIUsageResource(token=DEFAULT_TOKEN, org_id=DEFAULT_ORG_ID, api_url=base_url),
+        "circleci": CircleCIUsageResource(
+            token=DEFAULT_TOKEN, org_id=DEFAULT_ORG_ID, api_url=base_url
+        ),
         "post_quota": PostQuotaResource(ledger_path=f"{ledger_dir}/quota.sqlite", max_posts=QUOTA),
     }
     start.wait()
     result = dg.materialize(
-        [usage_export_job], resources=resources, partition_key=day,
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        [usage_export_job],
+        resources=resources,
+        partition_key=day,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
     )
     results.put("created" if result.success else "refused")
 
