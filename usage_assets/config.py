@@ -27,7 +27,7 @@ class PipelineConfig:
     api_url: str
     shared_org_ids: tuple[str, ...]
     data_dir: Path
-    duckdb_path: Path
+    duckdb_path: str  # a file path, or a MotherDuck database such as md:ci_usage
     start_date: date
     post_quota: int
     post_quota_window_hours: float

@@ -31,7 +31,7 @@ def build_resources(config: PipelineConfig) -> dict[str, dg.ConfigurableResource
             window_hours=config.post_quota_window_hours,
         ),
         "raw_store": RawStoreResource(raw_dir=str(config.raw_dir)),
-        "warehouse": DuckDBResource(database=str(config.duckdb_path)),
+        "warehouse": DuckDBResource(database=config.duckdb_path),
     }
 
 

@@ -17,7 +17,7 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = load_config({}, today=TODAY)
     assert config.api_url == "https://circleci.com/api/v2"
     assert config.data_dir == tmp_path / "data"
-    assert config.duckdb_path == tmp_path / "data" / "usage.duckdb"
+    assert config.duckdb_path == str(tmp_path / "data" / "usage.duckdb")
     assert config.ledger_path == tmp_path / "data" / "post_quota.sqlite"
     assert (config.post_quota, config.post_quota_window_hours) == (10, 24.0)
     assert config.start_date == date(2025, 12, 1)
@@ -54,7 +54,7 @@ def test_values_are_read(tmp_path: Path) -> None:
     assert config.api_url == "http://127.0.0.1:8787/api/v2"
     assert config.shared_org_ids == ("6f0b5c1e-3c8d-4b8e-9a53-2f1e7d9c4a10",)
     assert config.raw_dir == tmp_path / "raw"
-    assert config.duckdb_path == tmp_path / "w.duckdb"
+    assert config.duckdb_path == str(tmp_path / "w.duckdb")
     assert config.start_date == date(2026, 1, 5)
     assert (config.post_quota, config.post_quota_window_hours) == (4, 1.5)
 
@@ -84,6 +84,10 @@ def test_values_are_read(tmp_path: Path) -> None:
         ),
     ],
 )
+def test_motherduck_database_is_kept_as_is() -> None:
+    assert load_config({"USAGE_DUCKDB_PATH": "md:ci_usage"}, today=TODAY).duckdb_path == "md:ci_usage"
+
+
 def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config({name: value}, today=TODAY)
