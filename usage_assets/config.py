@@ -79,9 +79,11 @@ def load_config(
             )
 
     data_dir = Path(_get(env, "USAGE_DATA_DIR") or "./data").expanduser().resolve()
-    duckdb_path = (
-        Path(_get(env, "USAGE_DUCKDB_PATH") or data_dir / "usage.duckdb").expanduser().resolve()
-    )
+    duckdb_text = _get(env, "USAGE_DUCKDB_PATH")
+    if duckdb_text and duckdb_text.startswith("md:"):
+        duckdb_path = duckdb_text
+    else:
+        duckdb_path = str(Path(duckdb_text or data_dir / "usage.duckdb").expanduser().resolve())
 
     start_text = _get(env, "USAGE_START_DATE")
     if start_text:

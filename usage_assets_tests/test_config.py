@@ -59,6 +59,12 @@ def test_values_are_read(tmp_path: Path) -> None:
     assert (config.post_quota, config.post_quota_window_hours) == (4, 1.5)
 
 
+def test_motherduck_database_is_kept_as_is() -> None:
+    assert (
+        load_config({"USAGE_DUCKDB_PATH": "md:ci_usage"}, today=TODAY).duckdb_path == "md:ci_usage"
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
@@ -84,10 +90,6 @@ def test_values_are_read(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_motherduck_database_is_kept_as_is() -> None:
-    assert load_config({"USAGE_DUCKDB_PATH": "md:ci_usage"}, today=TODAY).duckdb_path == "md:ci_usage"
-
-
 def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config({name: value}, today=TODAY)
