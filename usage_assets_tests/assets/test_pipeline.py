@@ -228,3 +228,17 @@ def test_rows_outside_the_window_are_counted_not_written(
         assert conn.execute(
             "SELECT count(*) FROM circleci.job_runs WHERE usage_date <> ?", [day]
         ).fetchone() == (0,)
+
+
+def test_no_secret_reaches_the_event_log(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    export(live_sim, tmp_path, instance)
+    loaded = download_and_load(live_sim, tmp_path, instance)
+    assert loaded.success
+    everything = " ".join(
+        str(entry) for run in instance.get_runs() for entry in instance.all_logs(run.run_id)
+    )
+    assert "simulated-circleci-token" not in everything
+    assert "X-Amz-Signature" not in everything
+    assert "export_job_id" in everything  # the log was really read
