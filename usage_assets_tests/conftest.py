@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import dagster as dg
 import pytest
 
 # Partitions are defined at import time from the environment. Start them early enough that some
@@ -50,3 +51,10 @@ def client(sim: SimulatorServer, clock: FakeClock) -> Iterator[UsageApiClient]:
         retry=RetryPolicy(max_attempts=3, base_delay_seconds=0.0),
     ) as api:
         yield api
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    """A temporary on-disk Dagster instance (event log, runs), like a real DAGSTER_HOME."""
+    with dg.instance_for_test() as test_instance:
+        yield test_instance

@@ -31,12 +31,6 @@ def slow_sim() -> Iterator[SimulatorServer]:
         yield server
 
 
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as test_instance:
-        yield test_instance
-
-
 def create_export(sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance) -> str:
     result = dg.materialize(
         [usage_export_job],

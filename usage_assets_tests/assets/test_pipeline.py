@@ -40,12 +40,6 @@ def live_sim() -> Iterator[SimulatorServer]:
         yield server
 
 
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as test_instance:
-        yield test_instance
-
-
 def export(
     live_sim: SimulatorServer,
     tmp_path: Path,
