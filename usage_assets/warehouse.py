@@ -10,7 +10,9 @@ an earlier export wrote, even when it sits in another window.
 
 from __future__ import annotations
 
-import uuid
+import queue
+import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -74,12 +76,20 @@ def load_window(
     window_start: date,
     window_end: date,
     run_id: str,
+    staging_dir: Path | None = None,
 ) -> LoadReport:
     """Replace `job_runs` rows of [window_start, window_end] (inclusive) with the given parts.
 
     `parts` are (export job id, part path) pairs in load order: a job run found in several parts
-    keeps its last copy. Header problems are checked for every part before anything is written,
-    so a missing required column fails the load with nothing changed.
+    keeps its last copy, and a job run exported before (in any window) is replaced. Header problems
+    are checked for every part before anything is written, so a missing required column fails the
+    load with nothing changed.
+
+    The load is one DuckDB transaction: a failure anywhere leaves the table as it was. Parts are
+    cleaned by polars in a worker thread while DuckDB appends the previous one, so the two cores
+    are both busy. Each cleaned part goes through an uncompressed Parquet file in `staging_dir`
+    because DuckDB streams a Parquet scan into a transaction with bounded memory, whereas appending
+    in-memory Arrow tables keeps every appended row in memory until COMMIT.
     """
     report = LoadReport(
         export_job_ids=list(dict.fromkeys(job_id for job_id, _ in parts)),
@@ -97,65 +107,130 @@ def load_window(
     report.missing_optional_columns = list(missing)
 
     ensure_job_runs_table(conn)
-    staging = f"{SCHEMA}._staging_{uuid.uuid4().hex[:12]}"
-    columns = list(job_runs_columns())
-    column_list = ", ".join(columns)
     clean_columns = ", ".join(CLEAN_SCHEMA)
-    try:
-        # On disk, not TEMP: DuckDB can then spill it, and memory stays bounded by one part.
-        conn.execute(
-            f"CREATE TABLE {staging} AS SELECT *, 0::BIGINT AS _seq FROM {JOB_RUNS} LIMIT 0"
+    with tempfile.TemporaryDirectory(prefix="job_runs_staging_", dir=staging_dir) as folder:
+        staged: queue.Queue[_StagedPart | BaseException | None] = queue.Queue(maxsize=1)
+        stop = threading.Event()
+        worker = threading.Thread(
+            target=_stage_parts,
+            args=(parts, Path(folder), window_start, window_end, staged, stop),
+            name="job-runs-cleaner",
+            daemon=True,
         )
-        for sequence, (export_job_id, path) in enumerate(parts):
-            frame = clean_part(path, export_job_id=export_job_id)
-            report.rows_read += frame.height
-            conn.register("_part", frame.to_arrow())
-            try:
-                conn.execute(
-                    f"INSERT INTO {staging} ({clean_columns}, {LOAD_RUN_ID_COLUMN}, {LOADED_AT_COLUMN}, _seq)"
-                    f" SELECT {clean_columns}, ?, now(), ? FROM _part",
-                    [run_id, sequence],
-                )
-            finally:
-                conn.unregister("_part")
-            del frame
-
-        window = [window_start, window_end]
-        (report.rows_outside_window,) = _one(
-            conn, f"SELECT count(*) FROM {staging} WHERE usage_date NOT BETWEEN ? AND ?", window
-        )
-        deduped = f"{staging}_dedup"
-        conn.execute(
-            f"CREATE TABLE {deduped} AS SELECT {column_list} FROM {staging}"
-            " WHERE usage_date BETWEEN ? AND ?"
-            " QUALIFY row_number() OVER (PARTITION BY job_id ORDER BY _seq DESC) = 1",
-            window,
-        )
-        (in_window,) = _one(conn, f"SELECT count(*) FROM {deduped}")
-        report.duplicate_rows_dropped = report.rows_read - report.rows_outside_window - in_window
-
+        worker.start()
         conn.execute("BEGIN TRANSACTION")
         try:
             (report.rows_replaced,) = _one(
                 conn,
-                f"SELECT count(*) FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ?"
-                f" OR job_id IN (SELECT job_id FROM {deduped})",
-                window,
+                f"SELECT count(*) FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ?",
+                [window_start, window_end],
             )
-            conn.execute(f"DELETE FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ?", window)
-            conn.execute(f"DELETE FROM {JOB_RUNS} WHERE job_id IN (SELECT job_id FROM {deduped})")
             conn.execute(
-                f"INSERT INTO {JOB_RUNS} ({column_list}) SELECT {column_list} FROM {deduped}"
+                f"DELETE FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ?",
+                [window_start, window_end],
             )
+            while (item := staged.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                report.rows_read += item.rows_read
+                report.rows_outside_window += item.rows_outside_window
+                report.duplicate_rows_dropped += item.duplicates_in_part
+                scan = f"read_parquet('{item.path}')"
+                # A job run re-exported later replaces its earlier row, wherever that row sits;
+                # a copy written by this same load is a duplicate across parts.
+                earlier = conn.execute(
+                    f"DELETE FROM {JOB_RUNS} WHERE job_id IN (SELECT job_id FROM {scan})"
+                    f" RETURNING {LOAD_RUN_ID_COLUMN}"
+                ).fetchall()
+                from_this_load = sum(1 for (loaded_by,) in earlier if loaded_by == run_id)
+                report.duplicate_rows_dropped += from_this_load
+                report.rows_replaced += len(earlier) - from_this_load
+                report.rows_loaded += item.rows_kept - from_this_load
+                conn.execute(
+                    f"INSERT INTO {JOB_RUNS} ({clean_columns}, {LOAD_RUN_ID_COLUMN}, {LOADED_AT_COLUMN})"
+                    f" SELECT {clean_columns}, ?, now() FROM {scan}",
+                    [run_id],
+                )
+                item.path.unlink()
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        report.rows_loaded = in_window
-    finally:
-        conn.execute(f"DROP TABLE IF EXISTS {staging}")
-        conn.execute(f"DROP TABLE IF EXISTS {staging}_dedup")
+        finally:
+            stop.set()
+            _drain(staged)
+            worker.join()
     return report
+
+
+@dataclass(frozen=True)
+class _StagedPart:
+    path: Path
+    rows_read: int
+    rows_outside_window: int
+    duplicates_in_part: int
+    rows_kept: int
+
+
+def _stage_parts(
+    parts: Sequence[tuple[str, Path]],
+    folder: Path,
+    window_start: date,
+    window_end: date,
+    staged: queue.Queue[_StagedPart | BaseException | None],
+    stop: threading.Event,
+) -> None:
+    """Worker: clean each part, keep its in-window rows (last copy of each job), stage as Parquet."""
+    in_window = pl.col("usage_date").is_between(window_start, window_end)
+    try:
+        for index, (export_job_id, path) in enumerate(parts):
+            if stop.is_set():
+                return
+            frame = clean_part(path, export_job_id=export_job_id)
+            # Both fix-ups are rare: check cheaply before paying for a filter or a de-dup.
+            all_inside = bool(frame.select(in_window.fill_null(False).all()).item())
+            inside = frame if all_inside else frame.filter(in_window)
+            ids = inside.get_column("job_id")
+            latest = (
+                inside
+                if ids.n_unique() == inside.height
+                else inside.unique(subset="job_id", keep="last", maintain_order=True)
+            )
+            target = folder / f"part_{index:04d}.parquet"
+            latest.write_parquet(target, compression="uncompressed", statistics=False)
+            item = _StagedPart(
+                path=target,
+                rows_read=frame.height,
+                rows_outside_window=frame.height - inside.height,
+                duplicates_in_part=inside.height - latest.height,
+                rows_kept=latest.height,
+            )
+            del frame, inside, latest
+            _put(staged, item, stop)
+        _put(staged, None, stop)
+    except BaseException as exc:  # handed to the loading thread, which raises it
+        _put(staged, exc, stop)
+
+
+def _put(
+    staged: queue.Queue[_StagedPart | BaseException | None],
+    item: _StagedPart | BaseException | None,
+    stop: threading.Event,
+) -> None:
+    while not stop.is_set():
+        try:
+            staged.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _drain(staged: queue.Queue[_StagedPart | BaseException | None]) -> None:
+    while True:
+        try:
+            staged.get_nowait()
+        except queue.Empty:
+            return
 
 
 def _one(
