@@ -5,7 +5,7 @@ UV_VERSION := 0.13.9
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen
 
-.PHONY: setup demo dev test lint format simulator
+.PHONY: setup demo dev test lint format simulator bench
 
 setup: ## install uv (if missing) and the locked dependencies into .venv
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user "uv==$(UV_VERSION)" \
@@ -40,6 +40,9 @@ lint: setup ## ruff and mypy
 format: setup
 	$(RUN) ruff check --fix usage_assets usage_assets_tests
 	$(RUN) ruff format usage_assets usage_assets_tests
+
+bench: setup ## ingest speed/memory vs DuckDB and pandas, quota economy, sensor cost (~15 min)
+	$(UV) run --frozen --group bench python -m bench.run $(BENCH_ARGS)
 
 simulator: setup ## serve the Usage API simulator on 127.0.0.1:8787
 	$(RUN) usage-api-simulator --port 8787

@@ -18,11 +18,9 @@ def ours(db: Path, parts: list[Path]) -> int:
     """The pipeline's own load: polars cleaning per part, staging, de-dup, windowed replace."""
     import duckdb
 
-    from usage_assets.warehouse import JOB_RUNS, load_window
+    from usage_assets.warehouse import JOB_RUNS, WAREHOUSE_DUCKDB_CONFIG, load_window
 
-    import os
-    config = {"memory_limit": os.environ["MEMLIM"]} if os.environ.get("MEMLIM") else {}
-    with duckdb.connect(str(db), config=config) as conn:
+    with duckdb.connect(str(db), config=WAREHOUSE_DUCKDB_CONFIG) as conn:
         load_window(
             conn,
             [("bench-export", part) for part in parts],

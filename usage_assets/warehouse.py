@@ -28,6 +28,10 @@ JOB_RUNS = f"{SCHEMA}.job_runs"
 LOAD_RUN_ID_COLUMN = "load_run_id"
 LOADED_AT_COLUMN = "loaded_at"
 
+# DuckDB would otherwise take 80 % of the machine's memory; bounded, it spills to disk instead, and
+# a load stays well under 1 GB (see `make bench`).
+WAREHOUSE_DUCKDB_CONFIG: dict[str, str] = {"memory_limit": "512MB"}
+
 _DUCKDB_TYPES: dict[type[pl.DataType], str] = {
     pl.String: "VARCHAR",
     pl.Date: "DATE",
