@@ -67,7 +67,16 @@ def main() -> None:
     rows = METHODS[method](Path(db), [Path(p) for p in parts])
     wall = time.perf_counter() - started
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"method": method, "wall_s": round(wall, 2), "rows": rows, "peak_rss_mib": round(peak_mib)}))
+    print(
+        json.dumps(
+            {
+                "method": method,
+                "wall_s": round(wall, 2),
+                "rows": rows,
+                "peak_rss_mib": round(peak_mib),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

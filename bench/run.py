@@ -52,7 +52,14 @@ def machine() -> dict[str, Any]:
 def run_worker(method: str, parts: list[Path]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-") as folder:
         out = subprocess.run(
-            [sys.executable, "-m", "bench.ingest_worker", method, str(Path(folder) / "bench.duckdb"), *map(str, parts)],
+            [
+                sys.executable,
+                "-m",
+                "bench.ingest_worker",
+                method,
+                str(Path(folder) / "bench.duckdb"),
+                *map(str, parts),
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -103,15 +110,22 @@ def bench_backfill(days: int) -> dict[str, Any]:
     first = today - timedelta(days=days)
     keys = partition_keys_between(first, today - timedelta(days=1))
     exports = math.ceil(len(keys) / MAX_PARTITIONS_PER_EXPORT)
-    settings = SimulatorSettings(processing_time=timedelta(0), rows_per_day=20, post_quota=exports + 5)
+    settings = SimulatorSettings(
+        processing_time=timedelta(0), rows_per_day=20, post_quota=exports + 5
+    )
     env = {"USAGE_START_DATE": first.isoformat(), "USAGE_POST_QUOTA": str(exports + 5)}
-    with tempfile.TemporaryDirectory(prefix="bench-backfill-") as folder, SimulatorServer(settings) as sim:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-backfill-") as folder,
+        SimulatorServer(settings) as sim,
+    ):
         with local_stack(Path(folder), simulator=sim, extra_env=env) as stack:
             started = time.perf_counter()
             since = datetime.now(UTC)
             backfill = stack.launch_backfill("usage_export_job", keys)
             stack.wait_for_backfill(backfill, timeout=1800)
-            runs = stack.wait_for_runs(download_and_load_usage.name, exports, timeout=1800, created_after=since)
+            runs = stack.wait_for_runs(
+                download_and_load_usage.name, exports, timeout=1800, created_after=since
+            )
             wall = time.perf_counter() - started
             with stack.instance() as instance:
                 all_runs = instance.get_runs(filters=dg.RunsFilter(created_after=since))
@@ -139,30 +153,51 @@ def bench_sensor(pending: int, ticks: int) -> dict[str, Any]:
     from usage_assets.simulator.server import SimulatorServer
     from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN, SimulatorSettings
 
-    settings = SimulatorSettings(processing_time=timedelta(hours=2), rows_per_day=5, post_quota=pending + 1, get_limit=10_000)
+    settings = SimulatorSettings(
+        processing_time=timedelta(hours=2), rows_per_day=5, post_quota=pending + 1, get_limit=10_000
+    )
     today = datetime.now(UTC).date()
     tick_seconds: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="bench-sensor-") as folder, SimulatorServer(settings) as sim, dg.instance_for_test() as instance:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-sensor-") as folder,
+        SimulatorServer(settings) as sim,
+        dg.instance_for_test() as instance,
+    ):
         with UsageApiClient(DEFAULT_TOKEN, DEFAULT_ORG_ID, base_url=sim.base_url) as client:
             for offset in range(pending):
                 day = today - timedelta(days=offset + 2)
                 start = datetime(day.year, day.month, day.day, tzinfo=UTC)
                 job = client.create_export(start, start + timedelta(days=1, seconds=-1))
                 instance.report_runless_asset_event(
-                    dg.AssetMaterialization(EXPORT_JOB_ASSET_KEY, partition=day.isoformat(), metadata={EXPORT_JOB_ID_METADATA: job.id})
+                    dg.AssetMaterialization(
+                        EXPORT_JOB_ASSET_KEY,
+                        partition=day.isoformat(),
+                        metadata={EXPORT_JOB_ID_METADATA: job.id},
+                    )
                 )
         resources = {
-            "circleci": CircleCIUsageResource(token=DEFAULT_TOKEN, org_id=DEFAULT_ORG_ID, api_url=sim.base_url),
-            "post_quota": PostQuotaResource(ledger_path=str(Path(folder) / "quota.sqlite"), max_posts=pending + 1),
+            "circleci": CircleCIUsageResource(
+                token=DEFAULT_TOKEN, org_id=DEFAULT_ORG_ID, api_url=sim.base_url
+            ),
+            "post_quota": PostQuotaResource(
+                ledger_path=str(Path(folder) / "quota.sqlite"), max_posts=pending + 1
+            ),
         }
-        gets_before = sim.simulator.store.get_limiter.used(f"get:{DEFAULT_ORG_ID}", datetime.now(UTC))
+        gets_before = sim.simulator.store.get_limiter.used(
+            f"get:{DEFAULT_ORG_ID}", datetime.now(UTC)
+        )
         cursor = None
         for _ in range(ticks):
             started = time.perf_counter()
-            result = usage_export_job_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources))
+            result = usage_export_job_sensor(
+                dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+            )
             tick_seconds.append(time.perf_counter() - started)
             cursor = result.cursor  # type: ignore[union-attr]
-        gets = sim.simulator.store.get_limiter.used(f"get:{DEFAULT_ORG_ID}", datetime.now(UTC)) - gets_before
+        gets = (
+            sim.simulator.store.get_limiter.used(f"get:{DEFAULT_ORG_ID}", datetime.now(UTC))
+            - gets_before
+        )
     config = current_config()
     per_tick = gets / ticks
     return {
@@ -179,22 +214,32 @@ def bench_sensor(pending: int, ticks: int) -> dict[str, Any]:
 
 
 def print_report(report: dict[str, Any]) -> None:
-    print(f"Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, {report['machine']['memory_gib']} GiB")
+    print(
+        f"Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, {report['machine']['memory_gib']} GiB"
+    )
     print()
     print(f"{'size':<6}{'method':<14}{'rows':>10}{'wall s':>9}{'rows/s':>10}{'peak MiB':>10}")
     for row in report["ingest"]:
-        print(f"{row['size']:<6}{row['method']:<14}{row['rows']:>10}{row['wall_s']:>9.2f}{row['rows_per_s']:>10}{row['peak_rss_mib']:>10}")
+        print(
+            f"{row['size']:<6}{row['method']:<14}{row['rows']:>10}{row['wall_s']:>9.2f}{row['rows_per_s']:>10}{row['peak_rss_mib']:>10}"
+        )
     for verdict in report["targets"]:
-        print(f"  {'MET ' if verdict['met'] else 'MISSED'}  {verdict['target']}: {verdict['measured']}")
+        print(
+            f"  {'MET ' if verdict['met'] else 'MISSED'}  {verdict['target']}: {verdict['measured']}"
+        )
     if "backfill" in report:
         b = report["backfill"]
         print()
-        print(f"Backfill of {b['days']} days: {b['posts']} POSTs (target <= {b['posts_target']}), "
-              f"{b['runs_launched']} runs, {b['wall_s_until_loaded']} s until loaded")
+        print(
+            f"Backfill of {b['days']} days: {b['posts']} POSTs (target <= {b['posts_target']}), "
+            f"{b['runs_launched']} runs, {b['wall_s_until_loaded']} s until loaded"
+        )
     if "sensor" in report:
         s = report["sensor"]
-        print(f"Sensor with {s['pending_jobs']} pending jobs: tick {s['tick_s_median']} s median ({s['tick_s_max']} s max), "
-              f"{s['gets_per_tick']:.0f} GETs/tick = {s['gets_per_minute']} GETs/min at a {s['sensor_interval_s']} s interval")
+        print(
+            f"Sensor with {s['pending_jobs']} pending jobs: tick {s['tick_s_median']} s median ({s['tick_s_max']} s max), "
+            f"{s['gets_per_tick']:.0f} GETs/tick = {s['gets_per_minute']} GETs/min at a {s['sensor_interval_s']} s interval"
+        )
 
 
 def verdicts(ingest: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -202,9 +247,21 @@ def verdicts(ingest: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for size in SIZES:
         by_method = {r["method"]: r for r in ingest if r["size"] == size}
         ratio = by_method["ours"]["wall_s"] / by_method["duckdb_plain"]["wall_s"]
-        out.append({"target": f"{size}: ours within {SPEED_TARGET}x of DuckDB's plain load", "measured": f"{ratio:.2f}x", "met": ratio <= SPEED_TARGET})
+        out.append(
+            {
+                "target": f"{size}: ours within {SPEED_TARGET}x of DuckDB's plain load",
+                "measured": f"{ratio:.2f}x",
+                "met": ratio <= SPEED_TARGET,
+            }
+        )
         rss = by_method["ours"]["peak_rss_mib"]
-        out.append({"target": f"{size}: peak RSS under {MEMORY_TARGET_MIB} MiB", "measured": f"{rss} MiB", "met": rss < MEMORY_TARGET_MIB})
+        out.append(
+            {
+                "target": f"{size}: peak RSS under {MEMORY_TARGET_MIB} MiB",
+                "measured": f"{rss} MiB",
+                "met": rss < MEMORY_TARGET_MIB,
+            }
+        )
     return out
 
 
@@ -215,7 +272,10 @@ def main() -> None:
     parser.add_argument("--backfill-days", type=int, default=365)
     args = parser.parse_args()
 
-    report: dict[str, Any] = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
+    report: dict[str, Any] = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+    }
     report["ingest"] = bench_ingest(args.repeats)
     report["targets"] = verdicts(report["ingest"])
     report["sensor"] = bench_sensor(pending=50, ticks=12)

@@ -17,6 +17,9 @@ from urllib.parse import urlsplit
 
 from usage_assets.api.client import DEFAULT_BASE_URL
 
+# The reference files shipped with the code, versioned with it; USAGE_REFERENCE_DIR points elsewhere.
+DEFAULT_REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+
 
 class ConfigError(ValueError):
     """A missing or malformed environment variable."""
@@ -35,6 +38,8 @@ class PipelineConfig:
     weekly_schedule_hour: int
     sensor_interval_seconds: int
     sensor_max_gets_per_tick: int
+    reference_dir: Path  # the user-editable reference files (resource classes, prices, ...)
+    report_path: Path  # the self-contained HTML usage report
 
     @property
     def raw_dir(self) -> Path:
@@ -98,6 +103,18 @@ def load_config(
     else:
         start_date = default_start_date(today)
 
+    reference_text = _get(env, "USAGE_REFERENCE_DIR")
+    reference_dir = (
+        Path(reference_text).expanduser().resolve() if reference_text else DEFAULT_REFERENCE_DIR
+    )
+    if not reference_dir.is_dir():
+        raise ConfigError(
+            f"USAGE_REFERENCE_DIR={reference_text!r} is not a directory; point it at a copy of "
+            f"{DEFAULT_REFERENCE_DIR}"
+        )
+    report_text = _get(env, "USAGE_REPORT_PATH")
+    report_path = Path(report_text or data_dir / "reports" / "usage_report.html").expanduser()
+
     return PipelineConfig(
         api_url=api_url.rstrip("/"),
         shared_org_ids=shared,
@@ -110,6 +127,8 @@ def load_config(
         weekly_schedule_hour=_int(env, "USAGE_WEEKLY_SCHEDULE_HOUR", 7, minimum=0, maximum=23),
         sensor_interval_seconds=_int(env, "USAGE_SENSOR_INTERVAL_SECONDS", 60, minimum=1),
         sensor_max_gets_per_tick=_int(env, "USAGE_SENSOR_MAX_GETS_PER_TICK", 5, minimum=1),
+        reference_dir=reference_dir,
+        report_path=report_path.resolve(),
     )
 
 

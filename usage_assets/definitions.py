@@ -4,17 +4,28 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from usage_assets.assets.export_jobs import usage_export_job
+from usage_assets.assets.insights import (
+    insights_automation_sensor,
+    insights_daily,
+    insights_rollups,
+)
 from usage_assets.assets.job_runs import job_runs
 from usage_assets.assets.job_runs_checks import job_runs_checks
 from usage_assets.assets.raw_files import raw_usage_files
 from usage_assets.config import PipelineConfig, current_config
-from usage_assets.resources import CircleCIUsageResource, PostQuotaResource, RawStoreResource
+from usage_assets.resources import (
+    CircleCIUsageResource,
+    InsightsResource,
+    PostQuotaResource,
+    RawStoreResource,
+)
 from usage_assets.schedules import daily_usage_export_schedule, weekly_usage_reexport_schedule
 from usage_assets.sensors import (
     create_usage_export,
     download_and_load_usage,
     usage_export_job_sensor,
 )
+from usage_assets.warehouse import WAREHOUSE_DUCKDB_CONFIG
 
 
 def build_resources(config: PipelineConfig) -> dict[str, dg.ConfigurableResource]:
@@ -31,15 +42,20 @@ def build_resources(config: PipelineConfig) -> dict[str, dg.ConfigurableResource
             window_hours=config.post_quota_window_hours,
         ),
         "raw_store": RawStoreResource(raw_dir=str(config.raw_dir)),
-        "warehouse": DuckDBResource(database=config.duckdb_path),
+        "warehouse": DuckDBResource(
+            database=config.duckdb_path, connection_config=dict(WAREHOUSE_DUCKDB_CONFIG)
+        ),
+        "insights": InsightsResource(
+            reference_dir=str(config.reference_dir), report_path=str(config.report_path)
+        ),
     }
 
 
 defs = dg.Definitions(
-    assets=[usage_export_job, raw_usage_files, job_runs],
+    assets=[usage_export_job, raw_usage_files, job_runs, insights_daily, insights_rollups],
     asset_checks=[job_runs_checks],
     jobs=[create_usage_export, download_and_load_usage],
-    sensors=[usage_export_job_sensor],
+    sensors=[usage_export_job_sensor, insights_automation_sensor],
     schedules=[daily_usage_export_schedule, weekly_usage_reexport_schedule],
     resources=build_resources(current_config()),
 )

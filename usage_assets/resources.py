@@ -18,6 +18,11 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from usage_assets.api import DEFAULT_BASE_URL, RetryPolicy, UsageApiClient
+from usage_assets.insights.reference_data import (
+    ReferenceData,
+    ReferenceDataError,
+    load_reference_data,
+)
 from usage_assets.quota_ledger import PostQuotaLedger, QuotaStatus
 
 
@@ -97,6 +102,22 @@ class RawStoreResource(dg.ConfigurableResource):
     @property
     def root(self) -> Path:
         return Path(self.raw_dir)
+
+
+class InsightsResource(dg.ConfigurableResource):
+    """Where the insights read the user's reference files and write the HTML report."""
+
+    reference_dir: str = Field(
+        description="Folder of resource_classes.csv, price_per_credit.csv, ... (USAGE_REFERENCE_DIR)."
+    )
+    report_path: str = Field(description="The HTML usage report (USAGE_REPORT_PATH).")
+
+    def reference_data(self) -> ReferenceData:
+        """The reference files, read now (an edit applies to the next run, no restart needed)."""
+        try:
+            return load_reference_data(Path(self.reference_dir))
+        except ReferenceDataError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from usage_assets.api import (
 )
 from usage_assets.api.timestamps import utc_now
 from usage_assets.assets.export_jobs import ATTEMPT_TAG, RECREATES_TAG, usage_export_job
+from usage_assets.assets.insights import insights_daily, insights_rollups
 from usage_assets.assets.job_runs import job_runs
 from usage_assets.assets.raw_files import raw_usage_files
 from usage_assets.config import current_config
@@ -40,11 +41,19 @@ create_usage_export = dg.define_asset_job(
     partitions_def=daily_partitions,
     description="One create-export POST for the selected days (at most 31 per run).",
 )
+# The insights ride along: the daily ones refresh the run's days, the unpartitioned roll-ups and
+# the report are rebuilt once at the end (Dagster runs unpartitioned assets of a partitioned job
+# once per run), so every load leaves the insights current without a second run. The steps form
+# one chain (download -> load -> checks -> daily insights -> roll-ups), so nothing could run in
+# parallel: one process runs them all, instead of starting a Python process per step (seconds
+# each on a small box). Pools still apply to in-process steps.
 download_and_load_usage = dg.define_asset_job(
     "download_and_load_usage",
-    selection=dg.AssetSelection.assets(raw_usage_files, job_runs),
+    selection=dg.AssetSelection.assets(raw_usage_files, job_runs, insights_daily, insights_rollups),
     partitions_def=daily_partitions,
-    description="Download a completed export's parts and load them into circleci.job_runs (with checks).",
+    executor_def=dg.in_process_executor,
+    description="Download a completed export's parts, load them into circleci.job_runs (with "
+    "checks), and refresh the circleci_insights tables and the report.",
 )
 
 

@@ -33,6 +33,7 @@ if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
 
 from selenium import webdriver  # noqa: E402 - only once the browser is known to exist
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 
@@ -104,12 +105,37 @@ def screenshot(browser: WebDriver, name: str) -> Path:
     return path
 
 
+def expand_group(browser: WebDriver, group: str, names: tuple[str, ...]) -> None:
+    """With several asset groups the lineage view shows each group collapsed into one node; a
+    double click on the group's node opens it (the left-hand list names it too, further left).
+    The graph may still be laying out when the node appears, so the click is retried, slowly
+    enough that a second click never folds an opened group again before its names show."""
+
+    def shown() -> bool:
+        return all(name in page_text(browser) for name in names)
+
+    deadline = time.monotonic() + 90
+    while not shown():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"group {group} did not open to show {', '.join(names)}")
+        dismiss_welcome_dialog(browser)
+        labels = [
+            label
+            for label in browser.find_elements(By.XPATH, f"//div[text()='{group}']")
+            if label.is_displayed()
+        ]
+        if labels:
+            node = max(labels, key=lambda label: float(label.location["x"]))
+            ActionChains(browser).double_click(node).perform()
+        time.sleep(4)
+
+
 def test_asset_graph_shows_the_three_assets_and_their_lineage(
     populated_stack: LocalStack, browser: WebDriver
 ) -> None:
     browser.get(f"{populated_stack.webserver_url}/asset-groups/circleci_usage")
     names = ("usage_export_job", "raw_usage_files", "job_runs")
-    wait_until(lambda: all(name in page_text(browser) for name in names))
+    expand_group(browser, "circleci_usage", names)
 
     # The graph lays nodes out along their edges: export -> raw -> job_runs, left to right.
     # (The left-hand list repeats the names at one x; the graph's node is the right-most match.)
@@ -123,6 +149,19 @@ def test_asset_graph_shows_the_three_assets_and_their_lineage(
     # And the edges themselves are drawn as SVG paths.
     wait_until(lambda: len(browser.find_elements(By.CSS_SELECTOR, "svg path[d]")) >= 2)
     assert screenshot(browser, "asset_graph").stat().st_size > 10_000
+
+
+def test_insights_group_and_the_report_asset(
+    populated_stack: LocalStack, browser: WebDriver
+) -> None:
+    browser.get(f"{populated_stack.webserver_url}/asset-groups/circleci_insights")
+    expand_group(browser, "circleci_insights", ("daily_usage", "right_sizing", "usage_report"))
+    assert screenshot(browser, "insights_graph").stat().st_size > 10_000
+    browser.get(f"{populated_stack.webserver_url}/assets/usage_report")
+    wait_until(
+        lambda: "report_path" in page_text(browser) and "usage_report.html" in page_text(browser)
+    )
+    assert screenshot(browser, "usage_report_asset").stat().st_size > 10_000
 
 
 def test_partitions_view_of_usage_export_job(

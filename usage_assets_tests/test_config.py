@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from usage_assets.config import ConfigError, default_start_date, load_config
+from usage_assets.config import (
+    DEFAULT_REFERENCE_DIR,
+    ConfigError,
+    default_start_date,
+    load_config,
+)
 
 TODAY = date(2026, 11, 24)
 
@@ -22,6 +27,16 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert (config.post_quota, config.post_quota_window_hours) == (10, 24.0)
     assert config.start_date == date(2025, 12, 1)
     assert config.shared_org_ids == ()
+    assert config.reference_dir == DEFAULT_REFERENCE_DIR
+    assert config.report_path == tmp_path / "data" / "reports" / "usage_report.html"
+
+
+def test_insights_paths_are_read(tmp_path: Path) -> None:
+    config = load_config(
+        {"USAGE_REFERENCE_DIR": str(tmp_path), "USAGE_REPORT_PATH": str(tmp_path / "r.html")},
+        today=TODAY,
+    )
+    assert (config.reference_dir, config.report_path) == (tmp_path, tmp_path / "r.html")
 
 
 @pytest.mark.parametrize(
@@ -87,6 +102,11 @@ def test_motherduck_database_is_kept_as_is() -> None:
             "USAGE_DAILY_SCHEDULE_HOUR",
             "25",
             "USAGE_DAILY_SCHEDULE_HOUR=25 must be between 0 and 23",
+        ),
+        (
+            "USAGE_REFERENCE_DIR",
+            "/nonexistent/reference",
+            "USAGE_REFERENCE_DIR='/nonexistent/reference' is not a directory",
         ),
     ],
 )

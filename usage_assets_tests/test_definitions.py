@@ -17,7 +17,22 @@ from usage_assets.sensors import RANGE_END_TAG, RANGE_START_TAG
 def test_definitions_load_and_validate() -> None:
     dg.Definitions.validate_loadable(defs)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"usage_export_job", "raw_usage_files", "job_runs"}
+    assert keys == {
+        "usage_export_job",
+        "raw_usage_files",
+        "job_runs",
+        # circleci_insights: daily-partitioned
+        "daily_usage",
+        "workflow_runs",
+        # circleci_insights: unpartitioned roll-ups and the report
+        "workflow_performance",
+        "job_performance",
+        "right_sizing",
+        "credit_costs",
+        "team_chargeback",
+        "credit_forecast",
+        "usage_report",
+    }
 
 
 def test_lineage_edges() -> None:
@@ -26,19 +41,34 @@ def test_lineage_edges() -> None:
         dg.AssetKey("usage_export_job")
     }
     assert graph.get(dg.AssetKey("job_runs")).parent_keys == {dg.AssetKey("raw_usage_files")}
+    assert graph.get(dg.AssetKey("daily_usage")).parent_keys == {dg.AssetKey("job_runs")}
+    assert graph.get(dg.AssetKey("team_chargeback")).parent_keys == {dg.AssetKey("credit_costs")}
+    assert dg.AssetKey("credit_forecast") in graph.get(dg.AssetKey("usage_report")).parent_keys
 
 
-def test_every_asset_has_a_group_and_kinds() -> None:
+def test_the_insights_share_the_daily_partitions_and_the_sensors_run_refreshes_them() -> None:
+    graph = defs.resolve_asset_graph()
+    job_runs_partitions = graph.get(dg.AssetKey("job_runs")).partitions_def
+    for name in ("daily_usage", "workflow_runs"):
+        assert graph.get(dg.AssetKey(name)).partitions_def == job_runs_partitions
+    for name in ("workflow_performance", "credit_forecast", "usage_report"):
+        node = graph.get(dg.AssetKey(name))
+        assert node.partitions_def is None
+        assert node.automation_condition is not None
+    job = defs.resolve_job_def("download_and_load_usage")
+    selected = {key.to_user_string() for key in job.asset_layer.asset_graph.executable_asset_keys}
+    assert {"raw_usage_files", "job_runs", "daily_usage", "usage_report"} <= selected
+
+
+def test_every_asset_has_a_group_kinds_and_owners() -> None:
     for spec in defs.resolve_all_asset_specs():
-        assert spec.group_name == "circleci_usage"
-        assert spec.kinds
+        assert spec.group_name in ("circleci_usage", "circleci_insights")
+        assert spec.kinds and spec.owners and spec.description
 
 
 def test_sensor_and_schedules_run_by_default() -> None:
-    assert (
-        defs.resolve_sensor_def("usage_export_job_sensor").default_status
-        == dg.DefaultSensorStatus.RUNNING
-    )
+    for name in ("usage_export_job_sensor", "insights_automation_sensor"):
+        assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
     for name in ("daily_usage_export_schedule", "weekly_usage_reexport_schedule"):
         assert defs.resolve_schedule_def(name).default_status == dg.DefaultScheduleStatus.RUNNING
 

@@ -17,6 +17,17 @@ from usage_assets.simulator.settings import DEFAULT_ORG_ID, SimulatorSettings
 from usage_assets_tests.assets.pipeline_fixtures import expected_job_ids
 
 
+def insight_totals(path: Path) -> tuple[int, int]:
+    """Job rows counted by circleci_insights.daily_usage, and workflow runs."""
+    with duckdb.connect(str(path), read_only=True) as conn:
+        row = conn.execute(
+            "SELECT (SELECT sum(job_runs) FROM circleci_insights.daily_usage),"
+            " (SELECT count(*) FROM circleci_insights.workflow_runs)"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
 def table_job_ids(path: Path) -> list[str]:
     with duckdb.connect(str(path), read_only=True) as conn:
         return sorted(
@@ -42,11 +53,16 @@ def test_forty_day_backfill_through_webserver_daemon_and_sensor(tmp_path: Path) 
         warehouse = stack.data_dir / "usage.duckdb"
         expected = expected_job_ids(sim, keys[0], keys[-1], datetime.now(UTC))
         assert table_job_ids(warehouse) == expected
+        # The same runs refreshed the insights and wrote the report.
+        job_rows, workflows = insight_totals(warehouse)
+        assert job_rows == len(expected) and workflows > 0
+        assert (stack.data_dir / "reports" / "usage_report.html").is_file()
 
         again = stack.launch_backfill("usage_export_job", keys)
         stack.wait_for_backfill(again, timeout=300)
         stack.wait_for_runs(download_and_load_usage.name, count=4, timeout=300)
         assert table_job_ids(warehouse) == expected
+        assert insight_totals(warehouse) == (job_rows, workflows)  # replaced, not duplicated
 
         ledger = PostQuotaLedger(
             stack.data_dir / "post_quota.sqlite",

@@ -47,7 +47,9 @@ def conn(tmp_path: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(tmp_path / "w.duckdb"))
 
 
-def test_load_replaces_the_window_and_reruns_do_not_duplicate(conn: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_load_replaces_the_window_and_reruns_do_not_duplicate(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
     day_rows = rows(DAY1) + rows(DAY2)
     part = write_part(tmp_path / "p.csv.gz", day_rows)
     first = load_window(conn, [("e1", part)], window_start=DAY1, window_end=DAY2, run_id="r1")
@@ -57,7 +59,9 @@ def test_load_replaces_the_window_and_reruns_do_not_duplicate(conn: duckdb.DuckD
     assert second.rows_replaced == len(day_rows)
 
 
-def test_last_copy_wins_across_and_within_parts(conn: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_last_copy_wins_across_and_within_parts(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
     day_rows = rows(DAY1)
     again = [list(day_rows[0]), list(day_rows[1])]
     again[0][STATUS] = "running"
@@ -79,33 +83,57 @@ def test_last_copy_wins_across_and_within_parts(conn: duckdb.DuckDBPyConnection,
     assert report.rows_loaded == len(day_rows)
 
 
-def test_rows_outside_the_window_are_counted_not_written(conn: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_rows_outside_the_window_are_counted_not_written(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
     part = write_part(tmp_path / "p.csv.gz", rows(DAY1) + rows(DAY2) + rows(DAY3))
     report = load_window(conn, [("e1", part)], window_start=DAY2, window_end=DAY2, run_id="r1")
     assert report.rows_outside_window == len(rows(DAY1)) + len(rows(DAY3))
     assert {usage_date for _, usage_date in table(conn).values()} == {DAY2}
 
 
-def test_a_later_export_replaces_the_job_wherever_its_row_was(conn: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_a_later_export_replaces_the_job_wherever_its_row_was(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
     original = rows(DAY1)
-    load_window(conn, [("e1", write_part(tmp_path / "a.csv.gz", original))], window_start=DAY1, window_end=DAY1, run_id="r1")
+    load_window(
+        conn,
+        [("e1", write_part(tmp_path / "a.csv.gz", original))],
+        window_start=DAY1,
+        window_end=DAY1,
+        run_id="r1",
+    )
     moved = list(original[0])
     moved[RUN_DATE] = DAY2.isoformat()
-    report = load_window(conn, [("e2", write_part(tmp_path / "b.csv.gz", [moved]))], window_start=DAY2, window_end=DAY2, run_id="r2")
+    report = load_window(
+        conn,
+        [("e2", write_part(tmp_path / "b.csv.gz", [moved]))],
+        window_start=DAY2,
+        window_end=DAY2,
+        run_id="r2",
+    )
     assert report.rows_replaced == 1
     loaded = table(conn)
     assert len(loaded) == len(original)
     assert loaded[original[0][JOB_ID]][1] == DAY2
 
 
-def test_a_failure_half_way_leaves_the_earlier_rows(conn: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_a_failure_half_way_leaves_the_earlier_rows(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
     good = write_part(tmp_path / "good.csv.gz", rows(DAY1))
     load_window(conn, [("e1", good)], window_start=DAY1, window_end=DAY1, run_id="r1")
     before = table(conn)
     broken = tmp_path / "broken.csv.gz"
-    data = gzip.compress(("\n".join([",".join(EXPORT_COLUMN_NAMES), *(",".join(r) for r in rows(DAY1))]) + "\n").encode())
+    data = gzip.compress(
+        (
+            "\n".join([",".join(EXPORT_COLUMN_NAMES), *(",".join(r) for r in rows(DAY1))]) + "\n"
+        ).encode()
+    )
     broken.write_bytes(data[: len(data) // 2])
     with pytest.raises(ExportFormatError):
-        load_window(conn, [("e2", good), ("e2", broken)], window_start=DAY1, window_end=DAY1, run_id="r2")
+        load_window(
+            conn, [("e2", good), ("e2", broken)], window_start=DAY1, window_end=DAY1, run_id="r2"
+        )
     assert table(conn) == before
     assert conn.execute(f"SELECT DISTINCT load_run_id FROM {JOB_RUNS}").fetchall() == [("r1",)]

@@ -33,8 +33,9 @@ LAST = (TODAY - timedelta(days=10)).isoformat()
 
 @pytest.fixture
 def live_sim() -> Iterator[SimulatorServer]:
+    # Parts of 20 rows: three days that include a weekend hold ~35 rows, still two parts or more.
     settings = SimulatorSettings(
-        processing_time=timedelta(0), rows_per_day=30, rows_per_part=40, get_limit=10_000
+        processing_time=timedelta(0), rows_per_day=30, rows_per_part=20, get_limit=10_000
     )
     with SimulatorServer(settings) as server:
         yield server

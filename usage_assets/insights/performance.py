@@ -1,0 +1,372 @@
+"""Workflow and job performance in CircleCI Insights' terms, for every month and the last 30 days.
+
+Definitions (CircleCI's Insights metrics glossary and Insights API, made exact here):
+
+* **runs**: every run that started in the period, whatever its outcome (Insights counts running and
+  on-hold runs too). Workflow runs come from `workflow_runs`; job runs are the rows of
+  `circleci.job_runs` with a job name (rows of jobs that never ran have none and are left out).
+* **success rate**: successful / (successful + failed). Canceled runs are excluded, as Insights
+  excludes them; so are runs with no outcome yet (running, queued, blocked). "Failed" includes
+  infrastructure failures and timeouts.
+* **p50 / p95 duration**: the 50th and 95th percentile of the durations of the period's
+  *successful* runs, with linear interpolation between the two nearest runs (DuckDB's
+  `quantile_cont`; NumPy's default). Successful runs only, so that a job failing in its first
+  seconds does not make a workflow look fast. A workflow's duration is first job started ->
+  workflow stopped; a job's is JOB_RUN_SECONDS.
+* **throughput**: the average number of runs per day: runs / days in the period.
+* **credits**: total credits of the period's runs; **failed_run_credits** those of failed runs.
+* **trend**: the relative change against the previous period of the same kind (the month before;
+  the 30 days before): `current / previous - 1`, e.g. 0.25 = 25 % more. Totals are compared per
+  day (throughput_trend for runs, credits_trend for credits per day), so a month still under way,
+  or a previous period only partly loaded, compares like with like. Empty when the previous
+  period has fewer than 7 loaded days (a trend resting on a day or two is noise) or had nothing
+  to compare with.
+* **branch_scope**: `all` branches, or only the project's `default` branch. The export has no
+  default-branch column, so a project's default branch is the branch most of its workflow runs ran
+  on, unless `default_branches.csv` names it.
+
+Periods are clipped to the loaded days: a month whose first days were never loaded counts only
+its loaded days, so throughput stays a per-day rate.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import duckdb
+
+from usage_assets.insights.common import (
+    CANCELED_STATUS,
+    FAILURE_SQL,
+    SUCCESS_STATUS,
+    create_table,
+    fetch_one,
+    table,
+    transaction,
+)
+from usage_assets.insights.reference_data import DefaultBranch
+from usage_assets.insights.workflow_runs import WORKFLOW_RUNS
+from usage_assets.warehouse import JOB_RUNS
+
+WORKFLOW_NAME = "workflow_performance"
+JOB_NAME = "job_performance"
+ROLLING_DAYS = 30
+MIN_PREVIOUS_DAYS = 7
+ROLLING_LABEL = "last_30_days"
+_PREVIOUS_ROLLING_LABEL = "previous_30_days"
+
+
+@dataclass(frozen=True)
+class Period:
+    label: str  # "2026-10" or "last_30_days"
+    kind: str  # "month", "rolling", or "previous" (only the rolling period's predecessor)
+    start: date
+    end: date
+    previous_label: str | None
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _month_end(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def performance_periods(first: date, last: date) -> list[Period]:
+    """Every calendar month touching [first, last], the last 30 days and their predecessor, all
+    clipped to [first, last] (the loaded days)."""
+    periods: list[Period] = []
+    month = _month_start(first)
+    previous: str | None = None
+    while month <= last:
+        label = f"{month:%Y-%m}"
+        periods.append(
+            Period(label, "month", max(month, first), min(_month_end(month), last), previous)
+        )
+        previous = label
+        month = _month_end(month) + timedelta(days=1)
+    rolling_start = max(last - timedelta(days=ROLLING_DAYS - 1), first)
+    previous_end = last - timedelta(days=ROLLING_DAYS)
+    has_previous = previous_end >= first
+    periods.append(
+        Period(
+            ROLLING_LABEL,
+            "rolling",
+            rolling_start,
+            last,
+            _PREVIOUS_ROLLING_LABEL if has_previous else None,
+        )
+    )
+    if has_previous:
+        periods.append(
+            Period(
+                _PREVIOUS_ROLLING_LABEL,
+                "previous",
+                max(last - timedelta(days=2 * ROLLING_DAYS - 1), first),
+                previous_end,
+                None,
+            )
+        )
+    return periods
+
+
+_PERIOD_COLUMNS: dict[str, str] = {
+    "period": "VARCHAR",
+    "period_kind": "VARCHAR",
+    "period_start": "DATE",
+    "period_end": "DATE",
+    "period_days": "BIGINT",
+    "branch_scope": "VARCHAR",
+    "default_branch": "VARCHAR",
+    "organization_id": "VARCHAR",
+    "organization_name": "VARCHAR",
+    "project_id": "VARCHAR",
+    "project_name": "VARCHAR",
+    "workflow_name": "VARCHAR",
+}
+_METRIC_COLUMNS: dict[str, str] = {
+    "runs": "BIGINT",
+    "successful_runs": "BIGINT",
+    "failed_runs": "BIGINT",
+    "canceled_runs": "BIGINT",
+    "success_rate": "DOUBLE",
+    "p50_duration_seconds": "DOUBLE",
+    "p95_duration_seconds": "DOUBLE",
+    "throughput": "DOUBLE",
+    "total_credits": "DOUBLE",
+    "failed_run_credits": "DOUBLE",
+    "success_rate_trend": "DOUBLE",
+    "p95_duration_trend": "DOUBLE",
+    "throughput_trend": "DOUBLE",
+    "credits_trend": "DOUBLE",
+    "insights_run_id": "VARCHAR",
+    "refreshed_at": "TIMESTAMPTZ",
+}
+WORKFLOW_COLUMNS: dict[str, str] = {**_PERIOD_COLUMNS, **_METRIC_COLUMNS}
+JOB_COLUMNS: dict[str, str] = {**_PERIOD_COLUMNS, "job_name": "VARCHAR", **_METRIC_COLUMNS}
+
+# Each source yields the same columns: one row per run.
+_WORKFLOW_SOURCE = f"""
+    SELECT run_date, organization_id, organization_name, project_id, project_name, workflow_name,
+        branch, status, duration_seconds, total_credits
+    FROM {WORKFLOW_RUNS}
+"""
+_JOB_SOURCE = f"""
+    SELECT usage_date AS run_date, organization_id, organization_name, project_id, project_name,
+        workflow_name, job_name, vcs_branch AS branch,
+        CASE
+            WHEN job_build_status = '{SUCCESS_STATUS}' THEN 'success'
+            WHEN job_build_status IN {FAILURE_SQL} THEN 'failed'
+            WHEN job_build_status = '{CANCELED_STATUS}' THEN 'canceled'
+            ELSE 'other'
+        END AS status,
+        job_run_seconds AS duration_seconds, total_credits
+    FROM {JOB_RUNS}
+    WHERE job_name IS NOT NULL
+"""
+
+
+def _trend(current: str, previous: str) -> str:
+    return f"CASE WHEN ({previous}) > 0 THEN ({current}) / ({previous}) - 1 END"
+
+
+def _metrics_sql(source: str, keys: Sequence[str]) -> str:
+    key_list = ", ".join(keys)
+    join_keys = " AND ".join(f"prev.{key} = m.{key}" for key in ("branch_scope", *keys))
+    return f"""
+        WITH runs AS (
+            SELECT r.*, p.label, d.default_branch
+            FROM ({source}) r
+            JOIN _periods p ON r.run_date BETWEEN p.period_start AND p.period_end
+            LEFT JOIN _default_branches d USING (organization_id, project_id)
+        ),
+        scoped AS (
+            SELECT 'all' AS branch_scope, * FROM runs
+            UNION ALL
+            SELECT 'default' AS branch_scope, * FROM runs WHERE branch = default_branch
+        ),
+        m AS (
+            SELECT label, branch_scope, {key_list},
+                any_value(default_branch) AS default_branch,
+                any_value(organization_name) AS organization_name,
+                any_value(project_name) AS project_name,
+                count(*) AS runs,
+                count(*) FILTER (WHERE status = 'success') AS successful_runs,
+                count(*) FILTER (WHERE status = 'failed') AS failed_runs,
+                count(*) FILTER (WHERE status = 'canceled') AS canceled_runs,
+                quantile_cont(duration_seconds, 0.5) FILTER (WHERE status = 'success') AS p50,
+                quantile_cont(duration_seconds, 0.95) FILTER (WHERE status = 'success') AS p95,
+                coalesce(sum(total_credits), 0) AS credits,
+                coalesce(sum(total_credits) FILTER (WHERE status = 'failed'), 0) AS failed_credits
+            FROM scoped
+            GROUP BY label, branch_scope, {key_list}
+        ),
+        rated AS (
+            SELECT m.*, p.kind, p.period_start, p.period_end, p.days, p.previous_label,
+                m.successful_runs / nullif(m.successful_runs + m.failed_runs, 0) AS success_rate,
+                m.runs / p.days AS throughput
+            FROM m JOIN _periods p ON p.label = m.label
+        )
+        SELECT m.label, m.kind, m.period_start, m.period_end, m.days, m.branch_scope,
+            m.default_branch, m.organization_id, m.organization_name, m.project_id,
+            m.project_name, {", ".join(f"m.{key}" for key in keys if key not in ("organization_id", "project_id"))},
+            m.runs, m.successful_runs, m.failed_runs, m.canceled_runs, m.success_rate,
+            m.p50, m.p95, m.throughput, m.credits, m.failed_credits,
+            {_trend("m.success_rate", "prev.success_rate")},
+            {_trend("m.p95", "prev.p95")},
+            {_trend("m.throughput", "prev.throughput")},
+            {_trend("m.credits / m.days", "prev.credits / prev.days")},
+            ?, now()
+        FROM rated m
+        LEFT JOIN rated prev
+            ON prev.label = m.previous_label AND prev.days >= {MIN_PREVIOUS_DAYS} AND {join_keys}
+        WHERE m.kind <> 'previous'
+    """
+
+
+def _prepare(
+    conn: duckdb.DuckDBPyConnection,
+    periods: Sequence[Period],
+    overrides: Sequence[DefaultBranch],
+) -> None:
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE _periods (label VARCHAR, kind VARCHAR, period_start DATE,"
+        " period_end DATE, days BIGINT, previous_label VARCHAR)"
+    )
+    conn.executemany(
+        "INSERT INTO _periods VALUES (?, ?, ?, ?, ?, ?)",
+        [[p.label, p.kind, p.start, p.end, p.days, p.previous_label] for p in periods],
+    )
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE _branch_overrides (project_name VARCHAR, default_branch VARCHAR)"
+    )
+    if overrides:
+        conn.executemany(
+            "INSERT INTO _branch_overrides VALUES (?, ?)",
+            [[o.project_name, o.default_branch] for o in overrides],
+        )
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _default_branches AS
+        WITH counts AS (
+            SELECT organization_id, project_id, any_value(project_name) AS project_name, branch,
+                count(*) AS runs
+            FROM {WORKFLOW_RUNS} WHERE branch IS NOT NULL
+            GROUP BY organization_id, project_id, branch
+        ),
+        inferred AS (
+            SELECT * FROM counts
+            QUALIFY row_number() OVER (
+                PARTITION BY organization_id, project_id ORDER BY runs DESC, branch
+            ) = 1
+        )
+        SELECT i.organization_id, i.project_id,
+            coalesce(o.default_branch, i.branch) AS default_branch
+        FROM inferred i LEFT JOIN _branch_overrides o USING (project_name)
+        """
+    )
+
+
+def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    create_table(conn, WORKFLOW_NAME, WORKFLOW_COLUMNS)
+    create_table(conn, JOB_NAME, JOB_COLUMNS)
+
+
+def refresh(
+    conn: duckdb.DuckDBPyConnection,
+    loaded: tuple[date, date] | None,
+    run_id: str,
+    *,
+    default_branches: Sequence[DefaultBranch] = (),
+    which: Sequence[str] = (WORKFLOW_NAME, JOB_NAME),
+) -> dict[str, int]:
+    """Rebuild `workflow_performance` and/or `job_performance`; returns rows per table."""
+    ensure_tables(conn)
+    periods = performance_periods(*loaded) if loaded else []
+    _prepare(conn, periods, default_branches)
+    sources = {
+        WORKFLOW_NAME: (
+            WORKFLOW_COLUMNS,
+            _WORKFLOW_SOURCE,
+            ("organization_id", "project_id", "workflow_name"),
+        ),
+        JOB_NAME: (
+            JOB_COLUMNS,
+            _JOB_SOURCE,
+            ("organization_id", "project_id", "workflow_name", "job_name"),
+        ),
+    }
+    rows: dict[str, int] = {}
+    for name in which:
+        columns, source, keys = sources[name]
+        with transaction(conn):
+            conn.execute(f"DELETE FROM {table(name)}")
+            conn.execute(
+                f"INSERT INTO {table(name)} ({', '.join(columns)}) {_metrics_sql(source, keys)}",
+                [run_id],
+            )
+        (rows[name],) = fetch_one(conn, f"SELECT count(*) FROM {table(name)}")
+    return rows
+
+
+@dataclass(frozen=True)
+class WeeklyPoint:
+    week: date  # the Monday starting the week
+    series: str  # "project / workflow"
+    p95_duration_seconds: float | None
+    success_rate: float | None
+
+
+def full_weeks(first: date, last: date) -> tuple[date, date]:
+    """The Monday-to-Sunday weeks inside [first, last]; the whole range when that leaves fewer
+    than two weeks (a partly loaded edge week would plot a misleading point)."""
+    start = first + timedelta(days=(7 - first.weekday()) % 7)
+    end = last - timedelta(days=(last.weekday() + 1) % 7)
+    return (start, end) if (end - start).days + 1 >= 14 else (first, last)
+
+
+def weekly_workflow_trend(conn: duckdb.DuckDBPyConnection, top: int = 5) -> list[WeeklyPoint]:
+    """Per ISO week (whole weeks, see `full_weeks`), p95 duration and success rate (definitions
+    above) of the `top` workflows by credits: the report's trend charts."""
+    first, last = fetch_one(conn, f"SELECT min(run_date), max(run_date) FROM {WORKFLOW_RUNS}")
+    if first is None:
+        return []
+    start, end = full_weeks(first, last)
+    rows = conn.execute(
+        f"""
+        WITH runs AS (SELECT * FROM {WORKFLOW_RUNS} WHERE run_date BETWEEN ? AND ?),
+        top AS (
+            SELECT organization_id, project_id, workflow_name,
+                any_value(project_name) || ' / ' || workflow_name AS series,
+                sum(total_credits) AS credits
+            FROM runs
+            GROUP BY organization_id, project_id, workflow_name
+            ORDER BY credits DESC, series LIMIT ?
+        )
+        SELECT date_trunc('week', run_date)::DATE AS week, t.series,
+            quantile_cont(duration_seconds, 0.95) FILTER (WHERE status = 'success'),
+            count(*) FILTER (WHERE status = 'success')
+                / nullif(count(*) FILTER (WHERE status IN ('success', 'failed')), 0)
+        FROM runs w JOIN top t USING (organization_id, project_id, workflow_name)
+        GROUP BY week, t.series, t.credits
+        ORDER BY week, t.credits DESC
+        """,
+        [start, end, top],
+    ).fetchall()
+    return [
+        WeeklyPoint(
+            week,
+            str(series),
+            None if p95 is None else float(p95),
+            None if rate is None else float(rate),
+        )
+        for week, series, p95, rate in rows
+    ]

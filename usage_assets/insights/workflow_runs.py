@@ -1,0 +1,126 @@
+"""`circleci_insights.workflow_runs`: one row per workflow run, rebuilt from its job rows.
+
+The export has one row per job; a workflow's own facts (start, stop, success) repeat on each. A
+workflow run is dated by its earliest job row's `usage_date` (`run_date`), and its outcome is:
+
+* `running` while WORKFLOW_STOPPED_AT is empty (not finished when exported);
+* `success` when IS_WORKFLOW_SUCCESSFUL;
+* `failed` when any job failed (see `common.FAILURE_STATUSES`);
+* `canceled` when a job was canceled and none failed;
+* `other` for the rest (a job stuck queued or blocked in an otherwise finished workflow).
+
+Its duration is WORKFLOW_STOPPED_AT minus WORKFLOW_FIRST_JOB_STARTED_AT, as CircleCI Insights
+measures a workflow (queueing before the first job is not counted).
+
+A refresh of days [first, last] recomputes every workflow with a job row in those days from all of
+its rows (a workflow crossing midnight has rows on two days) and replaces, in one transaction, the
+rows dated in the window and those of the recomputed workflows: never a duplicate `workflow_id`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+
+from usage_assets.insights.common import (
+    CANCELED_STATUS,
+    FAILURE_SQL,
+    create_table,
+    fetch_one,
+    table,
+    transaction,
+)
+from usage_assets.warehouse import JOB_RUNS
+
+NAME = "workflow_runs"
+WORKFLOW_RUNS = table(NAME)
+
+COLUMNS: dict[str, str] = {
+    "workflow_id": "VARCHAR",
+    "run_date": "DATE",
+    "organization_id": "VARCHAR",
+    "organization_name": "VARCHAR",
+    "project_id": "VARCHAR",
+    "project_name": "VARCHAR",
+    "workflow_name": "VARCHAR",
+    "branch": "VARCHAR",
+    "pipeline_id": "VARCHAR",
+    "pipeline_number": "BIGINT",
+    "trigger_source": "VARCHAR",
+    "status": "VARCHAR",
+    "started_at": "TIMESTAMPTZ",
+    "stopped_at": "TIMESTAMPTZ",
+    "duration_seconds": "DOUBLE",
+    "jobs": "BIGINT",
+    "job_seconds": "DOUBLE",
+    "compute_credits": "DOUBLE",
+    "total_credits": "DOUBLE",
+    "insights_run_id": "VARCHAR",
+    "refreshed_at": "TIMESTAMPTZ",
+}
+
+WORKFLOW_STATUSES = ("success", "failed", "canceled", "running", "other")
+
+_AGGREGATE = f"""
+    SELECT
+        workflow_id,
+        min(usage_date) AS run_date,
+        any_value(organization_id) AS organization_id,
+        any_value(organization_name) AS organization_name,
+        any_value(project_id) AS project_id,
+        any_value(project_name) AS project_name,
+        any_value(workflow_name) AS workflow_name,
+        any_value(vcs_branch) AS branch,
+        any_value(pipeline_id) AS pipeline_id,
+        any_value(pipeline_number) AS pipeline_number,
+        any_value(pipeline_trigger_source) AS trigger_source,
+        CASE
+            WHEN count(*) FILTER (WHERE workflow_stopped_at IS NULL) > 0 THEN 'running'
+            WHEN bool_or(is_workflow_successful) THEN 'success'
+            WHEN bool_or(job_build_status IN {FAILURE_SQL}) THEN 'failed'
+            WHEN bool_or(job_build_status = '{CANCELED_STATUS}') THEN 'canceled'
+            ELSE 'other'
+        END AS status,
+        min(workflow_first_job_started_at) AS started_at,
+        max(workflow_stopped_at) AS stopped_at,
+        CASE WHEN count(*) FILTER (WHERE workflow_stopped_at IS NULL) = 0
+            THEN epoch(max(workflow_stopped_at)) - epoch(min(workflow_first_job_started_at))
+        END AS duration_seconds,
+        count(*) AS jobs,
+        coalesce(sum(job_run_seconds), 0) AS job_seconds,
+        coalesce(sum(compute_credits), 0) AS compute_credits,
+        coalesce(sum(total_credits), 0) AS total_credits
+    FROM {JOB_RUNS}
+    WHERE workflow_id IN (SELECT workflow_id FROM _touched)
+    GROUP BY workflow_id
+"""
+
+
+def ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
+    create_table(conn, NAME, COLUMNS)
+
+
+def refresh(conn: duckdb.DuckDBPyConnection, first: date, last: date, run_id: str) -> int:
+    """Rebuild the workflow runs with job rows in [first, last]; returns the rows written."""
+    ensure_table(conn)
+    window = [first, last]
+    columns = ", ".join(COLUMNS)
+    with transaction(conn):
+        conn.execute(
+            "CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT workflow_id"
+            f" FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ?",
+            window,
+        )
+        conn.execute(
+            f"DELETE FROM {WORKFLOW_RUNS} WHERE run_date BETWEEN ? AND ?"
+            " OR workflow_id IN (SELECT workflow_id FROM _touched)",
+            window,
+        )
+        conn.execute(
+            f"INSERT INTO {WORKFLOW_RUNS} ({columns}) SELECT *, ?, now() FROM ({_AGGREGATE})",
+            [run_id],
+        )
+        (written,) = fetch_one(conn, "SELECT count(*) FROM _touched")
+        conn.execute("DROP TABLE _touched")
+    return int(written)
