@@ -30,7 +30,7 @@ LOADED_AT_COLUMN = "loaded_at"
 
 # DuckDB would otherwise take 80 % of the machine's memory; bounded, it spills to disk instead, and
 # a load stays well under 1 GB (see `make bench`).
-WAREHOUSE_DUCKDB_CONFIG: dict[str, str] = {"memory_limit": "512MB"}
+WAREHOUSE_DUCKDB_CONFIG: dict[str, str] = {"memory_limit": "256MB"}
 
 _DUCKDB_TYPES: dict[type[pl.DataType], str] = {
     pl.String: "VARCHAR",
