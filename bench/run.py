@@ -117,19 +117,19 @@ def bench_backfill(days: int) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory(prefix="bench-backfill-") as folder,
         SimulatorServer(settings) as sim,
+        local_stack(Path(folder), simulator=sim, extra_env=env) as stack,
     ):
-        with local_stack(Path(folder), simulator=sim, extra_env=env) as stack:
-            started = time.perf_counter()
-            since = datetime.now(UTC)
-            backfill = stack.launch_backfill("usage_export_job", keys)
-            stack.wait_for_backfill(backfill, timeout=1800)
-            runs = stack.wait_for_runs(
-                download_and_load_usage.name, exports, timeout=1800, created_after=since
-            )
-            wall = time.perf_counter() - started
-            with stack.instance() as instance:
-                all_runs = instance.get_runs(filters=dg.RunsFilter(created_after=since))
-            posts = sim.simulator.store.post_limiter.used(DEFAULT_ORG_ID, datetime.now(UTC))
+        started = time.perf_counter()
+        since = datetime.now(UTC)
+        backfill = stack.launch_backfill("usage_export_job", keys)
+        stack.wait_for_backfill(backfill, timeout=1800)
+        runs = stack.wait_for_runs(
+            download_and_load_usage.name, exports, timeout=1800, created_after=since
+        )
+        wall = time.perf_counter() - started
+        with stack.instance() as instance:
+            all_runs = instance.get_runs(filters=dg.RunsFilter(created_after=since))
+        posts = sim.simulator.store.post_limiter.used(DEFAULT_ORG_ID, datetime.now(UTC))
     return {
         "days": len(keys),
         "posts": posts,
