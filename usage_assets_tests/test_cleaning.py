@@ -485,6 +485,43 @@ def test_numbers_need_not_be_integers_and_booleans_ignore_case(tmp_path: Path) -
     assert frame["pipeline_created_at"].to_list() == [utc(2024, 11, 10, 5, 10, 15)] * 3
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-11-10 05:10:15.761", utc(2024, 11, 10, 5, 10, 15, 761_000)),
+        ("2024-11-10 05:10:15", utc(2024, 11, 10, 5, 10, 15)),
+        ("2024-11-10 05:10:15.5", utc(2024, 11, 10, 5, 10, 15, 500_000)),
+        ("2024-11-10 05:10:15.761999", utc(2024, 11, 10, 5, 10, 15, 761_000)),
+    ],
+    ids=["milliseconds", "whole-seconds", "tenths", "microseconds-truncated"],
+)
+def test_any_fraction_loads_beside_millisecond_rows(
+    tmp_path: Path, text: str, expected: datetime
+) -> None:
+    # Only the second row deviates, so the column goes through the fast millisecond parse first.
+    header, rows = real_table()
+    column = header.index("JOB_RUN_STOPPED_AT")
+    rows[1][column] = text
+    frame = clean_part(write_gz(tmp_path, to_csv(header, rows)), export_job_id=EXPORT_JOB_ID)
+    assert frame["job_run_stopped_at"][1] == expected
+    assert frame["job_run_stopped_at"][0] == utc(2024, 11, 10, 5, 17, 30)
+
+
+def test_a_bad_timestamp_is_named_after_an_irregular_one(tmp_path: Path) -> None:
+    header, rows = real_table()
+    column = header.index("JOB_RUN_STOPPED_AT")
+    rows[0][column] = "2024-11-10 05:17:30"
+    rows[2][column] = "2024-11-10 25:17:30.000"
+    path = write_gz(tmp_path, to_csv(header, rows))
+    with pytest.raises(ExportFormatError) as caught:
+        clean_part(path, export_job_id=EXPORT_JOB_ID)
+    assert (caught.value.column, caught.value.value, caught.value.line) == (
+        "JOB_RUN_STOPPED_AT",
+        "2024-11-10 25:17:30.000",
+        4,
+    )
+
+
 def test_timestamps_are_read_as_utc_not_shifted(real_frame: pl.DataFrame) -> None:
     column = real_frame["pipeline_created_at"]
     assert column.dtype == pl.Datetime("ms", time_zone="UTC")
