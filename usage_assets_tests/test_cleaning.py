@@ -522,6 +522,23 @@ def test_a_bad_timestamp_is_named_after_an_irregular_one(tmp_path: Path) -> None
     )
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(" 5", "6"), (" 5", "6 ")],
+    ids=["parsed-while-reading", "read-again-as-text"],
+)
+def test_numbers_with_surrounding_spaces_load_on_either_read(
+    tmp_path: Path, first: str, second: str
+) -> None:
+    # polars' reader takes a leading space but not a trailing one; a part it rejects is read
+    # again as text, and both reads must agree on what a number is.
+    header, rows = real_table()
+    column = header.index("PIPELINE_NUMBER")
+    rows[0][column], rows[1][column] = first, second
+    frame = clean_part(write_gz(tmp_path, to_csv(header, rows)), export_job_id=EXPORT_JOB_ID)
+    assert frame["pipeline_number"].to_list()[:2] == [5, 6]
+
+
 def test_timestamps_are_read_as_utc_not_shifted(real_frame: pl.DataFrame) -> None:
     column = real_frame["pipeline_created_at"]
     assert column.dtype == pl.Datetime("ms", time_zone="UTC")
