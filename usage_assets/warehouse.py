@@ -2,10 +2,10 @@
 
 A load replaces one partition window in one transaction ("delete window, then insert", as in
 dagster-open-platform): re-running a window never duplicates rows, and a load that fails half-way
-leaves the previous rows untouched. Parts are cleaned one at a time (polars) and appended to an
-on-disk staging table, so memory is bounded by one part, not by the export. A job run appears
-once: within a load the last copy wins, and a later export of the same `job_id` replaces the row
-an earlier export wrote, even when it sits in another window.
+leaves the previous rows untouched. Parts are cleaned one at a time (polars), staged on disk as
+Parquet and appended from there, so memory is bounded by one part, not by the export. A job run
+appears once: within a load the last copy wins, and a later export of the same `job_id` replaces
+the row an earlier export wrote, even when it sits in another window.
 """
 
 from __future__ import annotations
@@ -91,10 +91,10 @@ def load_window(
     load with nothing changed.
 
     The load is one DuckDB transaction: a failure anywhere leaves the table as it was. Parts are
-    cleaned by polars in a worker thread while DuckDB appends the previous one, so the two cores
-    are both busy. Each cleaned part goes through an uncompressed Parquet file in `staging_dir`
-    because DuckDB streams a Parquet scan into a transaction with bounded memory, whereas appending
-    in-memory Arrow tables keeps every appended row in memory until COMMIT.
+    cleaned by polars in a worker thread while DuckDB, on one thread, appends the previous one.
+    Each cleaned part goes through an uncompressed Parquet file in `staging_dir` because DuckDB
+    streams a Parquet scan into a transaction with bounded memory, whereas appending the in-memory
+    frames measured 1.5-2.2 GB at 2 M rows.
     """
     report = LoadReport(
         export_job_ids=list(dict.fromkeys(job_id for job_id, _ in parts)),

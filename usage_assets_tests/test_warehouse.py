@@ -137,3 +137,46 @@ def test_a_failure_half_way_leaves_the_earlier_rows(
         )
     assert table(conn) == before
     assert conn.execute(f"SELECT DISTINCT load_run_id FROM {JOB_RUNS}").fetchall() == [("r1",)]
+
+
+def test_one_run_loading_two_windows_keeps_one_row_per_job(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # A range run loads one window per export; a job whose run date moved between the two
+    # exports must not end up twice.
+    original = rows(DAY1)
+    load_window(
+        conn,
+        [("e1", write_part(tmp_path / "a.csv.gz", original))],
+        window_start=DAY1,
+        window_end=DAY1,
+        run_id="r1",
+    )
+    moved = list(original[0])
+    moved[RUN_DATE] = DAY2.isoformat()
+    report = load_window(
+        conn,
+        [("e2", write_part(tmp_path / "b.csv.gz", [moved]))],
+        window_start=DAY2,
+        window_end=DAY2,
+        run_id="r1",
+    )
+    assert (report.duplicate_rows_dropped, report.rows_replaced) == (1, 0)
+    loaded = table(conn)
+    assert len(loaded) == len(original)
+    assert loaded[original[0][JOB_ID]][1] == DAY2
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["load", "failed-load"])
+def test_the_connection_keeps_its_thread_setting(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path, fails: bool
+) -> None:
+    conn.execute("SET threads = 3")
+    part = write_part(tmp_path / "p.csv.gz", rows(DAY1))
+    if fails:
+        part.write_bytes(part.read_bytes()[:-20])  # truncated gzip
+        with pytest.raises(ExportFormatError):
+            load_window(conn, [("e1", part)], window_start=DAY1, window_end=DAY1, run_id="r1")
+    else:
+        load_window(conn, [("e1", part)], window_start=DAY1, window_end=DAY1, run_id="r1")
+    assert conn.execute("SELECT current_setting('threads')").fetchone() == (3,)
