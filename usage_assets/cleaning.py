@@ -107,11 +107,15 @@ _KIND_DTYPES: dict[ColumnKind, pl.DataType] = {
 }
 
 # What the user is told a value should look like, per kind.
-# Kinds that polars' CSV reader parses exactly as :func:`_typed_expression` does (tested value by
-# value); dates are not among them: the reader also takes 2024/11/10 and 10-11-2024.
+# Kinds that polars' CSV reader parses as the String road does (see test_cleaning's
+# both-reads-agree test); dates are not among them: the reader also takes 2024/11/10 and
+# 10-11-2024. For numbers the reader ignores a leading space or tab and reads a value of only
+# spaces and tabs as null, so the String road does the same (_NUMBER_PADDING, _blank_numbers_to_null).
 _READER_PARSED_KINDS: frozenset[ColumnKind] = frozenset(
     {ColumnKind.INTEGER, ColumnKind.NUMBER, ColumnKind.BOOLEAN}
 )
+_NUMERIC_KINDS: frozenset[ColumnKind] = frozenset({ColumnKind.INTEGER, ColumnKind.NUMBER})
+_NUMBER_PADDING = " \t"
 
 _KIND_EXPECTATIONS: dict[ColumnKind, str] = {
     ColumnKind.DATE: "a date YYYY-MM-DD",
@@ -307,17 +311,34 @@ def _typed_expression(column: str, kind: ColumnKind) -> pl.Expr:
         return source.str.to_lowercase().replace_strict(
             {TRUE_TEXT: True, FALSE_TEXT: False}, default=None, return_dtype=pl.Boolean
         )
-    # Surrounding spaces are stripped as the CSV reader's own number parsing does (see _read_part).
     if kind is ColumnKind.INTEGER:
-        return source.str.strip_chars(" ").cast(pl.Int64, strict=False)
+        return source.str.strip_chars(_NUMBER_PADDING).cast(pl.Int64, strict=False)
     if kind is ColumnKind.NUMBER:
-        return source.str.strip_chars(" ").cast(pl.Float64, strict=False)
+        return source.str.strip_chars(_NUMBER_PADDING).cast(pl.Float64, strict=False)
     raise AssertionError(f"unhandled column kind {kind!r}")  # pragma: no cover
 
 
 def _timestamp_expression(source: pl.Expr, parse_format: str) -> pl.Expr:
     # The text is naive UTC: time_zone="UTC" labels it as UTC, it does not shift it.
     return source.str.to_datetime(parse_format, time_unit="ms", time_zone="UTC", strict=False)
+
+
+def _blank_numbers_to_null(raw: pl.DataFrame) -> pl.DataFrame:
+    """A number column's value of only spaces and tabs is a null, as the CSV reader reads it."""
+    blank_able = [
+        column
+        for column, dtype in raw.schema.items()
+        if dtype == pl.String and COLUMN_KINDS.get(column) in _NUMERIC_KINDS
+    ]
+    if not blank_able:
+        return raw
+    return raw.with_columns(
+        pl.when(pl.col(c).str.strip_chars(_NUMBER_PADDING) == "")
+        .then(None)
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in blank_able
+    )
 
 
 def _reparse_irregular_timestamps(raw: pl.DataFrame, typed: pl.DataFrame) -> pl.DataFrame:
@@ -631,7 +652,7 @@ def clean_part(path: Path, *, export_job_id: str) -> pl.DataFrame:
             file=name,
         )
 
-    raw = _read_part(path, header)
+    raw = _blank_numbers_to_null(_read_part(path, header))
     _check_short_rows(path, raw, len(header))
     typed = _reparse_irregular_timestamps(raw, raw.select(clean_column_expressions(raw.schema)))
     _check_conversions(name, raw, typed)

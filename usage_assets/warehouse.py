@@ -128,6 +128,8 @@ def _single_threaded(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
     rewrites all of them. Measured at 2 M rows on 2 cores: two threads appended in 9.6 s and the
     checkpoint then took 5.9 s and doubled the file; one thread appended in 9.0 s and the
     checkpoint took 0.02 s. The other core is busy cleaning the next part in polars meanwhile.
+    The setting is the database's, not the connection's: other connections of this process run
+    on one thread too until the load ends (loads take the warehouse pool, one at a time).
     """
     (threads,) = _one(conn, "SELECT current_setting('threads')")
     conn.execute("SET threads = 1")
@@ -155,9 +157,9 @@ def _replace_window(
         name="job-runs-cleaner",
         daemon=True,
     )
-    worker.start()
     conn.execute("BEGIN TRANSACTION")
     try:
+        worker.start()
         (report.rows_replaced,) = _one(
             conn,
             f"DELETE FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ?",
@@ -191,13 +193,15 @@ def _replace_window(
         # A job run exported again replaces its earlier row even outside the window (its run
         # date changed). One pass over the table at the end, not one per part.
         moved = conn.execute(
-            f"DELETE FROM {JOB_RUNS} WHERE usage_date NOT BETWEEN ? AND ? AND job_id IN"
+            f"DELETE FROM {JOB_RUNS} WHERE (usage_date IS NULL OR usage_date NOT BETWEEN ? AND ?)"
+            f" AND job_id IN"
             f" (SELECT job_id FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ?)"
             f" RETURNING {LOAD_RUN_ID_COLUMN}",
             [window_start, window_end, window_start, window_end],
         ).fetchall()
         from_this_run = sum(1 for (loaded_by,) in moved if loaded_by == run_id)
         report.duplicate_rows_dropped += from_this_run
+        report.rows_loaded -= from_this_run
         report.rows_replaced += len(moved) - from_this_run
         conn.execute("COMMIT")
     except BaseException:
@@ -206,7 +210,8 @@ def _replace_window(
     finally:
         stop.set()
         _drain(staged)
-        worker.join()
+        if worker.ident is not None:  # started
+            worker.join()
 
 
 @dataclass(frozen=True)
@@ -247,7 +252,8 @@ def _stage_parts(
                 else inside.unique(subset="job_id", keep="last", maintain_order=True)
             )
             id_hashes = latest.get_column("job_id").hash()
-            may_repeat = bool(id_hashes.is_in(staged_id_hashes.implode()).any())
+            # Probe the earlier hashes with this part's: hashing the part costs the same every time.
+            may_repeat = bool(staged_id_hashes.is_in(id_hashes.implode()).any())
             staged_id_hashes.append(id_hashes)
             target = folder / f"part_{index:04d}.parquet"
             latest.write_parquet(target, compression="uncompressed", statistics=False)

@@ -522,21 +522,41 @@ def test_a_bad_timestamp_is_named_after_an_irregular_one(tmp_path: Path) -> None
     )
 
 
+# Values at the edges of what a number or boolean is. polars' reader parses these columns while
+# reading; the String road (used when the reader rejects anything in a part) must reach the same
+# verdict, or whether a file loads would hinge on unrelated rows.
+EDGE_VALUES = {
+    "PIPELINE_NUMBER": [
+        "5", "+5", "-5", "007", " 5", "\t5", "5 ", " ", "\t", "9223372036854775807",
+        "9223372036854775808", "-9223372036854775809", "5.0", "1e3", "0x10", "1_000", "abc",
+    ],
+    "TOTAL_CREDITS": [
+        "5", "1e2", ".5", "5.", "-0", "1.5e-400", " 5", "\t5", "5 ", " ", "1e400", "nan",
+        "-nan", "+inf", "Infinity", "1..5", "1e", "1_0", "abc",
+    ],
+    "IS_WORKFLOW_SUCCESSFUL": ["true", "False", "TRUE", " true", "\ttrue", "1", "t", "yes", " "],
+}  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("first", "second"),
-    [(" 5", "6"), (" 5", "6 ")],
-    ids=["parsed-while-reading", "read-again-as-text"],
+    ("column", "value"), [(c, v) for c, values in EDGE_VALUES.items() for v in values]
 )
-def test_numbers_with_surrounding_spaces_load_on_either_read(
-    tmp_path: Path, first: str, second: str
+def test_both_reads_agree_on_every_edge_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, column: str, value: str
 ) -> None:
-    # polars' reader takes a leading space but not a trailing one; a part it rejects is read
-    # again as text, and both reads must agree on what a number is.
     header, rows = real_table()
-    column = header.index("PIPELINE_NUMBER")
-    rows[0][column], rows[1][column] = first, second
-    frame = clean_part(write_gz(tmp_path, to_csv(header, rows)), export_job_id=EXPORT_JOB_ID)
-    assert frame["pipeline_number"].to_list()[:2] == [5, 6]
+    rows[1][header.index(column)] = value
+    path = write_gz(tmp_path, to_csv(header, rows))
+
+    def outcome() -> object:
+        try:
+            return clean_part(path, export_job_id=EXPORT_JOB_ID)[snake_case(column)].to_list()
+        except ExportFormatError as error:
+            return (error.column, error.value, error.line)
+
+    parsed_while_reading = outcome()
+    monkeypatch.setattr(cleaning, "_READER_PARSED_KINDS", frozenset())
+    assert outcome() == parsed_while_reading
 
 
 def test_timestamps_are_read_as_utc_not_shifted(real_frame: pl.DataFrame) -> None:

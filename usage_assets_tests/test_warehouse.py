@@ -34,6 +34,11 @@ def write_part(path: Path, part_rows: Sequence[Sequence[str]]) -> Path:
 
 
 def table(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, date]]:
+    """job_id -> (status, usage_date), after checking that no job run is in the table twice."""
+    total, distinct = conn.execute(
+        f"SELECT count(*), count(DISTINCT job_id) FROM {JOB_RUNS}"
+    ).fetchone() or (0, 0)
+    assert total == distinct, f"{total - distinct} duplicate job run row(s)"
     return {
         job_id: (status, usage_date)
         for job_id, status, usage_date in conn.execute(
@@ -162,9 +167,38 @@ def test_one_run_loading_two_windows_keeps_one_row_per_job(
         run_id="r1",
     )
     assert (report.duplicate_rows_dropped, report.rows_replaced) == (1, 0)
+    # Summed over the run's windows (as the asset reports it), rows loaded = rows in the table.
+    assert report.rows_loaded == 0
     loaded = table(conn)
     assert len(loaded) == len(original)
     assert loaded[original[0][JOB_ID]][1] == DAY2
+
+
+class ThreadsAtInsert:
+    """A connection stand-in recording DuckDB's thread setting whenever an INSERT runs."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self.conn = conn
+        self.threads_at_insert: list[int] = []
+
+    def execute(self, sql: str, *args: object) -> duckdb.DuckDBPyConnection:
+        if sql.startswith("INSERT"):
+            (threads,) = self.conn.execute("SELECT current_setting('threads')").fetchone() or (0,)
+            self.threads_at_insert.append(threads)
+        return self.conn.execute(sql, *args)
+
+
+def test_parts_are_appended_on_one_duckdb_thread(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    conn.execute("SET threads = 2")
+    parts = [
+        ("e1", write_part(tmp_path / "a.csv.gz", rows(DAY1))),
+        ("e1", write_part(tmp_path / "b.csv.gz", rows(DAY2))),
+    ]
+    recorder = ThreadsAtInsert(conn)
+    load_window(recorder, parts, window_start=DAY1, window_end=DAY2, run_id="r1")  # type: ignore[arg-type]
+    assert recorder.threads_at_insert == [1, 1]
 
 
 @pytest.mark.parametrize("fails", [False, True], ids=["load", "failed-load"])
