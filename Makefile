@@ -33,13 +33,13 @@ test: setup ## run the whole test suite
 	exit $$status
 
 lint: setup ## ruff and mypy
-	$(RUN) ruff check usage_assets usage_assets_tests
-	$(RUN) ruff format --check usage_assets usage_assets_tests
+	$(RUN) ruff check usage_assets usage_assets_tests bench
+	$(RUN) ruff format --check usage_assets usage_assets_tests bench
 	$(RUN) mypy
 
 format: setup
-	$(RUN) ruff check --fix usage_assets usage_assets_tests
-	$(RUN) ruff format usage_assets usage_assets_tests
+	$(RUN) ruff check --fix usage_assets usage_assets_tests bench
+	$(RUN) ruff format usage_assets usage_assets_tests bench
 
 bench: setup ## ingest speed/memory vs DuckDB and pandas, quota economy, sensor cost (~15 min)
 	$(UV) run --frozen --group bench python -m bench.run $(BENCH_ARGS)

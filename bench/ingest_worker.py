@@ -20,7 +20,7 @@ def ours(db: Path, parts: list[Path]) -> int:
 
     from usage_assets.warehouse import JOB_RUNS, WAREHOUSE_DUCKDB_CONFIG, load_window
 
-    with duckdb.connect(str(db), config=WAREHOUSE_DUCKDB_CONFIG) as conn:
+    with duckdb.connect(str(db), config=dict(WAREHOUSE_DUCKDB_CONFIG)) as conn:
         load_window(
             conn,
             [("bench-export", part) for part in parts],

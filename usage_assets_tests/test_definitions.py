@@ -95,6 +95,7 @@ def test_daily_schedule_requests_yesterday() -> None:
 
 
 def test_secrets_are_env_vars_not_values() -> None:
+    assert defs.resources is not None
     circleci = defs.resources["circleci"]
     assert isinstance(circleci, dg.ConfigurableResource)
     config = circleci._get_non_default_public_field_values()

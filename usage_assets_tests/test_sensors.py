@@ -74,6 +74,7 @@ def test_pending_job_is_tracked_then_downloaded_once_complete(
 
     slow_sim.settings.processing_time = timedelta(0)
     done = tick(slow_sim, tmp_path, instance, first.cursor)
+    assert done.run_requests is not None
     (request,) = done.run_requests
     assert request.run_key == f"download:{job_id}"
     assert request.job_name == download_and_load_usage.name
@@ -98,6 +99,7 @@ def test_failed_job_is_recreated_with_the_next_attempt(
     slow_sim.settings.faults.job_failure_rate = 1.0
     job_id = create_export(slow_sim, tmp_path, instance)
     result = tick(slow_sim, tmp_path, instance, None)
+    assert result.run_requests is not None
     (request,) = result.run_requests
     assert request.run_key == f"recreate:{job_id}"
     assert request.tags["usage/export_attempt"] == "2"

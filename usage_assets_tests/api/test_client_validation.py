@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 import pytest
@@ -107,7 +108,7 @@ def test_retry_after_http_date_is_understood() -> None:
     assert caught.value.retry_after is not None and caught.value.retry_after > 1e9
 
 
-def test_download_never_sends_the_token(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_download_never_sends_the_token(tmp_path: Path) -> None:
     import gzip
 
     seen: list[httpx.Request] = []

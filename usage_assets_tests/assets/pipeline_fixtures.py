@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -73,3 +74,17 @@ def read_part_header(path: Path) -> list[str]:
 def job_id_of(result: dg.ExecuteInProcessResult) -> str:
     (first, *_) = result.asset_materializations_for_node("usage_export_job")
     return str(first.metadata["export_job_id"].value)
+
+
+def partition_of(materialization: dg.AssetMaterialization) -> str:
+    """The partition a materialization names; fails if it names none."""
+    partition = materialization.partition
+    assert partition is not None, f"{materialization.asset_key} materialized without a partition"
+    return partition
+
+
+def int_metadata(metadata: Mapping[str, dg.MetadataValue], key: str) -> int:
+    """An integer metadata entry's value; fails if the entry holds anything else."""
+    value = metadata[key].value
+    assert isinstance(value, int), f"metadata {key!r} is {value!r}, not an int"
+    return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 from datetime import UTC, datetime, timedelta
+from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
@@ -15,8 +16,8 @@ QUOTA = 10
 
 
 def _run_export(
-    base_url: str, ledger_dir: str, day: str, start: Event, results: multiprocessing.Queue
-) -> None:  # type: ignore[type-arg]
+    base_url: str, ledger_dir: str, day: str, start: Event, results: Queue[str]
+) -> None:
     import dagster as dg
 
     from usage_assets.assets.export_jobs import usage_export_job
@@ -45,7 +46,7 @@ def test_twenty_racing_runs_never_send_more_posts_than_the_quota(tmp_path: Path)
     with SimulatorServer(SimulatorSettings(post_quota=100, processing_time=timedelta(0))) as sim:
         ctx = multiprocessing.get_context("spawn")
         start = ctx.Event()
-        results = ctx.Queue()
+        results: Queue[str] = ctx.Queue()
         workers = [
             ctx.Process(target=_run_export, args=(sim.base_url, str(tmp_path), day, start, results))
             for _ in range(RUNS)

@@ -75,14 +75,13 @@ def test_budget_status(projected: float, mtd: float, budget: float | None, expec
 
 def test_the_table_per_organization_and_project(conn: duckdb.DuckDBPyConnection) -> None:
     monday = date(2026, 11, 16)
-    api = {"project_id": "p-api", "project_name": "api"}
     insert(
         conn,
         [
             job(day=monday, compute_credits=160),
             job(day=monday + timedelta(days=1), compute_credits=100),
             job(day=AS_OF, compute_credits=100),
-            job(day=AS_OF, compute_credits=30, **api),
+            job(day=AS_OF, compute_credits=30, project_id="p-api", project_name="api"),
         ],
     )
     daily_usage.refresh(conn, monday, AS_OF, "run-0")

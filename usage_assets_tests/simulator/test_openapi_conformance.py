@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ def validate(body: Any, against: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def http(sim: SimulatorServer) -> httpx.Client:
+def http(sim: SimulatorServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=sim.base_url, headers=HEADERS) as client:
         yield client
 
