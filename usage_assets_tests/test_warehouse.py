@@ -161,21 +161,27 @@ def test_a_failure_half_way_leaves_the_earlier_rows(
     assert conn.execute(f"SELECT DISTINCT load_run_id FROM {JOB_RUNS}").fetchall() == [("r1",)]
 
 
-class ThreadsAtInsert:
-    """A connection stand-in recording DuckDB's thread setting whenever an INSERT runs."""
+def append_settings(conn: duckdb.DuckDBPyConnection) -> tuple[int, str]:
+    threads, memory_limit = conn.execute(
+        "SELECT current_setting('threads'), current_setting('memory_limit')"
+    ).fetchone() or (0, "")
+    return threads, memory_limit
+
+
+class SettingsAtInsert:
+    """A connection stand-in recording DuckDB's threads and memory cap whenever an INSERT runs."""
 
     def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
         self.conn = conn
-        self.threads_at_insert: list[int] = []
+        self.at_insert: list[tuple[int, str]] = []
 
     def execute(self, sql: str, *args: object) -> duckdb.DuckDBPyConnection:
         if sql.startswith("INSERT"):
-            (threads,) = self.conn.execute("SELECT current_setting('threads')").fetchone() or (0,)
-            self.threads_at_insert.append(threads)
+            self.at_insert.append(append_settings(self.conn))
         return self.conn.execute(sql, *args)
 
 
-def test_parts_are_appended_on_one_duckdb_thread(
+def test_parts_are_appended_on_one_duckdb_thread_with_the_load_memory_cap(
     conn: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
     conn.execute("SET threads = 2")
@@ -183,16 +189,20 @@ def test_parts_are_appended_on_one_duckdb_thread(
         ("e1", write_part(tmp_path / "a.csv.gz", rows(DAY1))),
         ("e1", write_part(tmp_path / "b.csv.gz", rows(DAY2))),
     ]
-    recorder = ThreadsAtInsert(conn)
+    recorder = SettingsAtInsert(conn)
     load_window(recorder, parts, window_start=DAY1, window_end=DAY2, run_id="r1")  # type: ignore[arg-type]
-    assert recorder.threads_at_insert == [1, 1]
+    assert recorder.at_insert == [(1, "122.0 MiB")] * 2  # LOAD_MEMORY_LIMIT, 128 MB
 
 
 @pytest.mark.parametrize("fails", [False, True], ids=["load", "failed-load"])
-def test_the_connection_keeps_its_thread_setting(
+def test_the_connection_gets_its_settings_back(
     conn: duckdb.DuckDBPyConnection, tmp_path: Path, fails: bool
 ) -> None:
     conn.execute("SET threads = 3")
+    conn.execute(
+        "SET memory_limit = '300MiB'"
+    )  # DuckDB shows it to 0.1 MiB, so it restores exactly
+    before = append_settings(conn)
     part = write_part(tmp_path / "p.csv.gz", rows(DAY1))
     if fails:
         part.write_bytes(part.read_bytes()[:-20])  # truncated gzip
@@ -200,4 +210,4 @@ def test_the_connection_keeps_its_thread_setting(
             load_window(conn, [("e1", part)], window_start=DAY1, window_end=DAY1, run_id="r1")
     else:
         load_window(conn, [("e1", part)], window_start=DAY1, window_end=DAY1, run_id="r1")
-    assert conn.execute("SELECT current_setting('threads')").fetchone() == (3,)
+    assert append_settings(conn) == before == (3, "300.0 MiB")
