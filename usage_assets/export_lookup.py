@@ -15,6 +15,20 @@ import dagster as dg
 EXPORT_JOB_ID_TAG = "usage/export_job_id"
 EXPORT_JOB_ASSET_KEY = dg.AssetKey("usage_export_job")
 EXPORT_JOB_ID_METADATA = "export_job_id"
+# Every partition's materialization names the whole range its export job covers, so a reader that
+# sees only some of a run's materializations (the sensor, mid-run) still knows all of it.
+PARTITION_RANGE_METADATA = "partition_range"
+_RANGE_SEPARATOR = " .. "
+
+
+def format_partition_range(first: str, last: str) -> str:
+    return f"{first}{_RANGE_SEPARATOR}{last}"
+
+
+def parse_partition_range(text: str) -> tuple[str, str] | None:
+    """(first, last) partition keys of a `partition_range` value, None if it is not one."""
+    first, separator, last = text.partition(_RANGE_SEPARATOR)
+    return (first, last) if separator and first and last else None
 
 
 @dataclass(frozen=True)

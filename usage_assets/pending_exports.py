@@ -66,7 +66,16 @@ class SensorCursor:
 
     def track(self, job: PendingJob) -> None:
         """Start polling `job`; a pending job it fully covers is superseded (its data would be
-        older, and loading it after this one would overwrite newer rows)."""
+        older, and loading it after this one would overwrite newer rows). A job already pending
+        keeps its poll state and widens to cover both ranges: a tick may see only some of the
+        partitions of a run that is still writing them."""
+        known = self.pending.get(job.job_id)
+        if known is not None:
+            job = replace(
+                known,
+                first_partition=min(known.first_partition, job.first_partition),
+                last_partition=max(known.last_partition, job.last_partition),
+            )
         for older_id in [
             j.job_id for j in self.pending.values() if job.covers(j) and j.job_id != job.job_id
         ]:

@@ -27,6 +27,8 @@ from usage_assets.export_lookup import (
     EXPORT_JOB_ASSET_KEY,
     EXPORT_JOB_ID_METADATA,
     EXPORT_JOB_ID_TAG,
+    PARTITION_RANGE_METADATA,
+    parse_partition_range,
 )
 from usage_assets.partitions import daily_partitions, partition_day, partition_keys_between
 from usage_assets.pending_exports import Action, Decision, PendingJob, SensorCursor, decide
@@ -81,15 +83,16 @@ def _new_export_jobs(context: dg.SensorEvaluationContext, cursor: SensorCursor) 
             continue
         job_id = str(job_id_value.value)
         attempt_value = materialization.metadata.get("attempt")
+        # The run may still be writing the job's other partitions: take the whole range it names.
+        range_value = materialization.metadata.get(PARTITION_RANGE_METADATA)
+        first, last = (
+            parse_partition_range(str(range_value.value)) if range_value is not None else None
+        ) or (record.partition_key, record.partition_key)
         previous = found.get(job_id)
         found[job_id] = PendingJob(
             job_id=job_id,
-            first_partition=min(
-                record.partition_key, previous.first_partition if previous else record.partition_key
-            ),
-            last_partition=max(
-                record.partition_key, previous.last_partition if previous else record.partition_key
-            ),
+            first_partition=min(first, previous.first_partition if previous else first),
+            last_partition=max(last, previous.last_partition if previous else last),
             seen_at=datetime.fromtimestamp(record.timestamp, tz=utc_now().tzinfo).isoformat(),
             attempt=int(attempt_value.value) if attempt_value is not None else 1,  # type: ignore[arg-type]
         )

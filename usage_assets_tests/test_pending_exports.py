@@ -75,6 +75,24 @@ def test_cursor_round_trips_and_newer_covering_jobs_supersede_older_ones() -> No
     assert SensorCursor.parse(None).pending == {}
 
 
+def test_tracking_a_pending_job_again_widens_it_and_keeps_its_poll_state() -> None:
+    cursor = SensorCursor()
+    polled = NOW.isoformat()
+    cursor.track(
+        job(
+            job_id="a",
+            first_partition="2026-10-01",
+            last_partition="2026-10-11",
+            state="processing",
+            last_polled_at=polled,
+        )
+    )
+    cursor.track(job(job_id="a", first_partition="2026-10-12", last_partition="2026-10-31"))
+    tracked = cursor.pending["a"]
+    assert (tracked.first_partition, tracked.last_partition) == ("2026-10-01", "2026-10-31")
+    assert (tracked.state, tracked.last_polled_at) == ("processing", polled)
+
+
 def test_least_recently_polled_jobs_go_first() -> None:
     cursor = SensorCursor()
     cursor.track(

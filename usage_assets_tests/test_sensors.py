@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from usage_assets.assets.export_jobs import usage_export_job
-from usage_assets.export_lookup import EXPORT_JOB_ID_TAG
+from usage_assets.export_lookup import EXPORT_JOB_ASSET_KEY, EXPORT_JOB_ID_TAG
 from usage_assets.pending_exports import SensorCursor
 from usage_assets.sensors import download_and_load_usage, usage_export_job_sensor
 from usage_assets.simulator.server import SimulatorServer
@@ -90,6 +90,26 @@ def test_pending_job_is_tracked_then_downloaded_once_complete(
 
     # Nothing left to do: the job is never requested twice.
     assert not tick(slow_sim, tmp_path, instance, done.cursor).run_requests
+
+
+def test_a_tick_seeing_part_of_a_runs_materializations_tracks_the_whole_export(
+    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    # The export run writes one materialization per partition; a tick can land between them.
+    # The tick here sees only the last one, and must still download the export's whole range.
+    job_id = create_export(slow_sim, tmp_path, instance)
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=EXPORT_JOB_ASSET_KEY), limit=10, ascending=True
+    ).records
+    assert [r.partition_key for r in records] == [FIRST, LAST]
+    cursor = SensorCursor(after_storage_id=records[0].storage_id).serialize()
+
+    slow_sim.settings.processing_time = timedelta(0)
+    result = tick(slow_sim, tmp_path, instance, cursor)
+    assert result.run_requests is not None
+    (request,) = result.run_requests
+    assert request.run_key == f"download:{job_id}"
+    assert request.partition_key_range == dg.PartitionKeyRange(FIRST, LAST)
 
 
 def test_failed_job_is_recreated_with_the_next_attempt(

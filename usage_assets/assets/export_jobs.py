@@ -18,7 +18,11 @@ from usage_assets.api import (
     UsageApiError,
 )
 from usage_assets.api.timestamps import format_rfc3339, utc_now
-from usage_assets.export_lookup import EXPORT_JOB_ID_METADATA
+from usage_assets.export_lookup import (
+    EXPORT_JOB_ID_METADATA,
+    PARTITION_RANGE_METADATA,
+    format_partition_range,
+)
 from usage_assets.partitions import MAX_PARTITIONS_PER_EXPORT, daily_partitions, export_window
 from usage_assets.quota_ledger import PostOutcome, PostQuotaLedger, QuotaExhaustedError
 from usage_assets.resources import CircleCIUsageResource, PostQuotaResource, quota_metadata
@@ -102,7 +106,7 @@ def usage_export_job(
         EXPORT_JOB_ID_METADATA: job.id,
         "window_start": body["start"],
         "window_end": body["end"],
-        "partition_range": f"{key_range.start} .. {key_range.end}",
+        PARTITION_RANGE_METADATA: format_partition_range(key_range.start, key_range.end),
         "state": job.state.value,
         "requested_at": format_rfc3339(utc_now()),
         "shared_org_ids": ", ".join(circleci.shared_org_ids) or "none",
