@@ -2,8 +2,9 @@
 
 One place that both the simulator (which writes such files) and the cleaning code (which reads
 them) rely on, so the two can never drift apart. Facts come from a real export
-(`CircleCI-Public/multi_org_usage_report`, 2025-03) and the official field list; see
-`shared/reference/circleci-usage-api.md` section 2.
+(`CircleCI-Public/multi_org_usage_report`, `usage_reports/`, 2025-03) and the official field
+list (the "Report Fields" of the Usage tag in https://circleci.com/api/v2/openapi.json, rendered
+at https://circleci.com/docs/api/v2/index.html#tag/Usage).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Tests for usage_assets.cleaning: header checks and the cleaning of one export part.
 
-The fixture `fixtures/real_rows.csv` is the real header and 3 real rows quoted in
-shared/reference/circleci-usage-api.md section 2.3 (verbatim, `\\N` nulls included). Tests
+The fixture `fixtures/real_rows.csv` is the real header and 3 real rows of a public export
+(CircleCI-Public/multi_org_usage_report, see fixtures/README.md), verbatim, `\\N` nulls included. Tests
 gzip it (or a variant of it) into tmp_path, so no binary is committed.
 """
 

@@ -1,8 +1,11 @@
 """The simulator's HTTP face: CircleCI's two Usage API routes plus the pre-signed file downloads.
 
-Bodies, status codes and messages follow the official OpenAPI document and what CircleCI-Labs
-verified against the live API (see shared/reference/circleci-usage-api.md), so a client written
-from CircleCI's docs, even a curl + jq script, works against it with only the host changed.
+Bodies, status codes and messages follow the official OpenAPI document
+(https://circleci.com/api/v2/openapi.json, Usage tag) and what CircleCI-Labs verified against the
+live API (github.com/CircleCI-Labs/terraform-provider-circleci, `internal/circleci/usage_export.go`),
+so a client written from CircleCI's docs, even CircleCI-Support's curl + jq export script
+(github.com/CircleCI-Support/generate_cci_usage_report), works against it with only the host
+changed.
 """
 
 from __future__ import annotations
@@ -159,7 +162,7 @@ class UsageApiSimulator:
 
     def _status_body(self, job: SimulatedJob, base_url: str) -> dict[str, Any]:
         now = self.now
-        state = job.state(now, self.settings.processing_time)
+        state = job.state(now, self.settings.processing_time, self.settings.created_phase)
         body: dict[str, Any] = {
             "usage_export_job_id": job.id,
             "state": state.value,

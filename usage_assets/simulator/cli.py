@@ -43,7 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--rows-per-part", type=int, default=2000, help="rows per gzip CSV part")
     parser.add_argument(
-        "--processing-seconds", type=float, default=3.0, help="created -> completed time"
+        "--processing-seconds", type=float, default=3.0, help="POST -> completed time"
+    )
+    parser.add_argument(
+        "--created-seconds",
+        type=float,
+        default=0.0,
+        help="how long GETs still report `created` before `processing` (default %(default)s: "
+        "at once, as CircleCI's own export script expects)",
     )
     parser.add_argument(
         "--url-lifetime-hours", type=float, default=36.0, help="pre-signed link lifetime"
@@ -63,8 +70,9 @@ def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
     for name in ("rows_per_part", "post_quota", "get_limit"):
         if getattr(args, name) < 1:
             raise SystemExit(f"--{name.replace('_', '-')} must be at least 1")
-    if args.rows_per_day < 0 or args.processing_seconds < 0:
-        raise SystemExit("--rows-per-day and --processing-seconds must not be negative")
+    for name in ("rows_per_day", "processing_seconds", "created_seconds"):
+        if getattr(args, name) < 0:
+            raise SystemExit(f"--{name.replace('_', '-')} must not be negative")
     return SimulatorSettings(
         tokens=frozenset(args.token or [DEFAULT_TOKEN]),
         org_ids=frozenset(args.org_id or [DEFAULT_ORG_ID, DEFAULT_SHARED_ORG_ID]),
@@ -72,6 +80,7 @@ def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
         rows_per_day=args.rows_per_day,
         rows_per_part=args.rows_per_part,
         processing_time=timedelta(seconds=args.processing_seconds),
+        created_phase=timedelta(seconds=args.created_seconds),
         url_lifetime=timedelta(hours=args.url_lifetime_hours),
         post_quota=args.post_quota,
         post_quota_window=timedelta(hours=args.post_quota_window_hours),
@@ -80,13 +89,26 @@ def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
     )
 
 
+def banner(server: SimulatorServer) -> str:
+    """What the console script prints at start-up: everything the README's curl lines need.
+
+    The tokens are printed because they open only this simulator's synthetic data; a real
+    CircleCI token is never given to it."""
+    settings = server.settings
+    return "\n".join(
+        [
+            f"CircleCI Usage API simulator on {server.base_url}",
+            f"  CIRCLECI_API_URL={server.base_url}",
+            f"  token (Circle-Token header): {', '.join(sorted(settings.tokens))}",
+            f"  organizations: {', '.join(sorted(settings.org_ids))}",
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     server = SimulatorServer(settings_from_args(args), host=args.host, port=args.port)
-    orgs = ", ".join(sorted(server.settings.org_ids))
-    print(f"CircleCI Usage API simulator on {server.base_url}", flush=True)
-    print(f"  CIRCLECI_API_URL={server.base_url}", flush=True)
-    print(f"  organizations: {orgs}", flush=True)
+    print(banner(server), flush=True)
     server.serve_forever()
 
 

@@ -69,9 +69,13 @@ class SimulatedJob:
     parts: list[Path] | None = None
     ready: threading.Event = field(default_factory=threading.Event)
 
-    def state(self, now: datetime, processing_time: timedelta) -> ExportState:
+    def state(
+        self, now: datetime, processing_time: timedelta, created_phase: timedelta = timedelta(0)
+    ) -> ExportState:
+        """The state a GET reports: `created` during `created_phase`, then `processing` until the
+        processing time has passed and the files exist, then `completed` or `failed`."""
         elapsed = now - self.created_at
-        if elapsed < processing_time / 3:
+        if elapsed < created_phase:
             return ExportState.CREATED
         if elapsed < processing_time or not self.ready.is_set():
             return ExportState.PROCESSING

@@ -44,6 +44,11 @@ class SimulatorSettings:
     rows_per_part: int = 2_000
     # created -> processing -> completed takes this long (the real API: seconds to minutes).
     processing_time: timedelta = timedelta(seconds=3)
+    # How long GETs still report `created` after the POST. The POST itself always answers
+    # `created` (the create route hard-codes it), but CircleCI's own export script polls only
+    # while `processing` and gives up on any other state, so the real service must move a job to
+    # `processing` at once: 0 by default. A positive value keeps clients' `created` handling tested.
+    created_phase: timedelta = timedelta(0)
     url_lifetime: timedelta = timedelta(hours=36)
     post_quota: int = 10
     post_quota_window: timedelta = timedelta(hours=24)

@@ -24,9 +24,8 @@ from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN
 from usage_assets_tests.helpers import FakeClock
 
-SPEC_PATH = (
-    Path(__file__).resolve().parents[3] / "shared" / "reference" / "usage_openapi_excerpt.json"
-)
+# Vendored from CircleCI's public OpenAPI document; fixtures/README.md names the exact source.
+SPEC_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "usage_openapi_excerpt.json"
 HEADERS = {"Circle-Token": DEFAULT_TOKEN}
 DAY = datetime(2026, 11, 10, tzinfo=UTC)
 
@@ -110,6 +109,7 @@ def test_status_responses_match_in_every_state(
     http: httpx.Client, sim: SimulatorServer, clock: FakeClock
 ) -> None:
     sim.settings.processing_time = timedelta(seconds=30)
+    sim.settings.created_phase = timedelta(seconds=10)
     job_id = create(http, start="2026-11-10T00:00:00Z", end="2026-11-10T23:59:59Z").json()[
         "usage_export_job_id"
     ]
@@ -134,6 +134,22 @@ def test_status_responses_match_in_every_state(
     failed = http.get(f"/organizations/{DEFAULT_ORG_ID}/usage_export_job/{failed_id}").json()
     validate(failed, schema("get_usage_export_job_status"))
     assert failed["state"] == "failed" and failed["error_reason"]
+
+
+def test_by_default_the_first_get_already_reports_processing(
+    http: httpx.Client, sim: SimulatorServer, clock: FakeClock
+) -> None:
+    """CircleCI's support script polls only while `processing`: a `created` GET would end it."""
+    sim.settings.processing_time = timedelta(seconds=30)
+    created = create(http, start="2026-11-10T00:00:00Z", end="2026-11-10T23:59:59Z").json()
+    assert created["state"] == "created"
+    url = f"/organizations/{DEFAULT_ORG_ID}/usage_export_job/{created['usage_export_job_id']}"
+    sim.simulator.store.wait_until_written(created["usage_export_job_id"])
+    states = []
+    for step in (timedelta(0), timedelta(seconds=29), timedelta(seconds=1)):
+        clock.advance(step)
+        states.append(http.get(url).json()["state"])
+    assert states == ["processing", "processing", "completed"]
 
 
 @pytest.mark.parametrize(
