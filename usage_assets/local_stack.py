@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -163,6 +163,16 @@ def _wait_for_webserver(
     )
 
 
+def schedule_hours_clear_of(now: datetime) -> dict[str, str]:
+    """Settings that put the daily and weekly schedules 12 hours away from `now`.
+
+    The schedules run by default, so a stack that happens to be up at 06:00 UTC (or 07:00 on a
+    Sunday) would get an extra export run and spend a POST nobody launched: the demo's and the
+    tests' counts would then depend on the time of day they ran at."""
+    hour = str((now.astimezone(UTC).hour + 12) % 24)
+    return {"USAGE_DAILY_SCHEDULE_HOUR": hour, "USAGE_WEEKLY_SCHEDULE_HOUR": hour}
+
+
 @contextmanager
 def local_stack(
     work_dir: Path,
@@ -172,7 +182,10 @@ def local_stack(
     extra_env: dict[str, str] | None = None,
     startup_timeout: float = 180.0,
 ) -> Iterator[LocalStack]:
-    """Start `dagster dev` against `simulator`, with DAGSTER_HOME and data under `work_dir`."""
+    """Start `dagster dev` against `simulator`, with DAGSTER_HOME and data under `work_dir`.
+
+    The schedules are moved clear of the next hours (`schedule_hours_clear_of`) unless
+    `extra_env` sets their hours, so the only runs are the ones the caller launches."""
     dagster_home = work_dir / "dagster_home"
     data_dir = work_dir / "data"
     dagster_home.mkdir(parents=True, exist_ok=True)
@@ -187,6 +200,7 @@ def local_stack(
         "CIRCLECI_API_URL": simulator.base_url,
         "USAGE_DATA_DIR": str(data_dir),
         "USAGE_SENSOR_INTERVAL_SECONDS": str(sensor_interval_seconds),
+        **schedule_hours_clear_of(datetime.now(UTC)),
         **(extra_env or {}),
     }
     log_path = work_dir / "dagster_dev.log"

@@ -58,3 +58,9 @@ def instance() -> Iterator[dg.DagsterInstance]:
     """A temporary on-disk Dagster instance (event log, runs), like a real DAGSTER_HOME."""
     with dg.instance_for_test() as test_instance:
         yield test_instance
+
+
+def pytest_report_header() -> str:
+    """The clock the suite runs at, so a CI log shows the dates it was proven on (.ci/test-at-dates)."""
+    now = datetime.now(UTC)
+    return f"clock: {now:%Y-%m-%d %H:%M:%S} UTC, a {now:%A}"
