@@ -5,7 +5,7 @@ UV_VERSION := 0.13.9
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen
 
-.PHONY: setup demo dev test lint format simulator bench
+.PHONY: setup demo dev test test-dates lint format simulator bench
 
 setup: ## install uv (if missing) and the locked dependencies into .venv
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user "uv==$(UV_VERSION)" \
@@ -31,6 +31,11 @@ test: setup ## run the whole test suite
 	@$(RUN) pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
 	exit $$status
+
+# A year boundary, a Sunday that is the last day of a month, the day after a leap day.
+TEST_DATES ?= 2027-01-01T00:05:00Z 2027-10-31T00:05:00Z 2028-03-01T00:05:00Z
+test-dates: setup ## the whole suite again with the clock moved to each of TEST_DATES (needs libfaketime)
+	@bash .ci/test-at-dates $(TEST_DATES) -- $(PYTEST_ARGS)
 
 lint: setup ## ruff and mypy
 	$(RUN) ruff check usage_assets usage_assets_tests bench
