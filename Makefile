@@ -13,7 +13,7 @@ setup: ## install uv (if missing) and the locked dependencies into .venv
 	@$(UV) sync --frozen --quiet
 
 demo: setup ## the main job: the pipeline end to end against the simulator, then a summary
-	$(RUN) python -m usage_assets.demo
+	$(RUN) python -m usage_assets.dev.demo
 
 SIM_PORT ?= 8787
 DEV_HOME := $(CURDIR)/.dagster_home

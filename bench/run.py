@@ -100,9 +100,9 @@ def bench_backfill(days: int) -> dict[str, Any]:
     """A backfill of `days` days through `dagster dev`: POSTs spent, runs, time to fully loaded."""
     import dagster as dg
 
-    from usage_assets.local_stack import local_stack
-    from usage_assets.partitions import MAX_PARTITIONS_PER_EXPORT, partition_keys_between
-    from usage_assets.sensors import download_and_load_usage
+    from usage_assets.defs.partitions import MAX_PARTITIONS_PER_EXPORT, partition_keys_between
+    from usage_assets.defs.usage.sensors import download_and_load_usage
+    from usage_assets.dev.local_stack import local_stack
     from usage_assets.simulator.server import SimulatorServer
     from usage_assets.simulator.settings import DEFAULT_ORG_ID, SimulatorSettings
 
@@ -145,11 +145,11 @@ def bench_sensor(pending: int, ticks: int) -> dict[str, Any]:
     """Tick time and GETs with `pending` export jobs in flight (in-process sensor evaluations)."""
     import dagster as dg
 
-    from usage_assets.api import UsageApiClient
+    from usage_assets.circleci import UsageApiClient
     from usage_assets.config import current_config
-    from usage_assets.export_lookup import EXPORT_JOB_ASSET_KEY, EXPORT_JOB_ID_METADATA
-    from usage_assets.resources import CircleCIUsageResource, PostQuotaResource
-    from usage_assets.sensors import usage_export_job_sensor
+    from usage_assets.defs.resources import CircleCIUsageResource, PostQuotaResource
+    from usage_assets.defs.usage.export_lookup import EXPORT_JOB_ASSET_KEY, EXPORT_JOB_ID_METADATA
+    from usage_assets.defs.usage.sensors import usage_export_job_sensor
     from usage_assets.simulator.server import SimulatorServer
     from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN, SimulatorSettings
 

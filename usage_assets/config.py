@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from usage_assets.api.client import DEFAULT_BASE_URL
+from usage_assets.circleci.client import DEFAULT_BASE_URL
 
 # The reference files shipped with the code, versioned with it; USAGE_REFERENCE_DIR points elsewhere.
 DEFAULT_REFERENCE_DIR = Path(__file__).resolve().parent / "reference"

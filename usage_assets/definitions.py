@@ -3,29 +3,32 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from usage_assets.assets.export_jobs import usage_export_job
-from usage_assets.assets.insights import (
+from usage_assets.config import PipelineConfig, current_config
+from usage_assets.defs.insights.assets import (
     insights_automation_sensor,
     insights_daily,
     insights_rollups,
 )
-from usage_assets.assets.job_runs import job_runs
-from usage_assets.assets.job_runs_checks import job_runs_checks
-from usage_assets.assets.raw_files import raw_usage_files
-from usage_assets.config import PipelineConfig, current_config
-from usage_assets.resources import (
+from usage_assets.defs.resources import (
     CircleCIUsageResource,
     InsightsResource,
     PostQuotaResource,
     RawStoreResource,
 )
-from usage_assets.schedules import daily_usage_export_schedule, weekly_usage_reexport_schedule
-from usage_assets.sensors import (
+from usage_assets.defs.usage.checks import job_runs_checks
+from usage_assets.defs.usage.export_jobs import usage_export_job
+from usage_assets.defs.usage.job_runs import job_runs
+from usage_assets.defs.usage.raw_files import raw_usage_files
+from usage_assets.defs.usage.schedules import (
+    daily_usage_export_schedule,
+    weekly_usage_reexport_schedule,
+)
+from usage_assets.defs.usage.sensors import (
     create_usage_export,
     download_and_load_usage,
     usage_export_job_sensor,
 )
-from usage_assets.warehouse import WAREHOUSE_DUCKDB_CONFIG
+from usage_assets.ingest.warehouse import WAREHOUSE_DUCKDB_CONFIG
 
 
 def build_resources(config: PipelineConfig) -> dict[str, dg.ConfigurableResource]:

@@ -13,7 +13,7 @@ import pytest
 # partitions lie beyond the API's 366-day look-back, which the pipeline must refuse up front.
 os.environ.setdefault("USAGE_START_DATE", "2025-06-01")
 
-from usage_assets.api import RetryPolicy, UsageApiClient
+from usage_assets.circleci import RetryPolicy, UsageApiClient
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN, SimulatorSettings
 from usage_assets_tests.helpers import FakeClock

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 
-from usage_assets.api import ExportJob, UsageApiClient
+from usage_assets.circleci import ExportJob, UsageApiClient
 
 
 class FakeClock:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import duckdb
 
-from usage_assets.local_stack import local_stack
-from usage_assets.partitions import partition_keys_between
-from usage_assets.quota_ledger import PostQuotaLedger
-from usage_assets.sensors import download_and_load_usage
+from usage_assets.defs.partitions import partition_keys_between
+from usage_assets.defs.usage.sensors import download_and_load_usage
+from usage_assets.dev.local_stack import local_stack
+from usage_assets.ingest.quota_ledger import PostQuotaLedger
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import DEFAULT_ORG_ID, SimulatorSettings
-from usage_assets_tests.assets.pipeline_fixtures import expected_job_ids
+from usage_assets_tests.defs.usage.pipeline_fixtures import expected_job_ids
 
 
 def insight_totals(path: Path) -> tuple[int, int]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from usage_assets.warehouse import JOB_RUNS, ensure_job_runs_table
+from usage_assets.ingest.warehouse import JOB_RUNS, ensure_job_runs_table
 
 SCHEMA = "circleci_insights"
 

@@ -38,6 +38,7 @@ from datetime import date, timedelta
 
 import duckdb
 
+from usage_assets.ingest.warehouse import JOB_RUNS
 from usage_assets.insights.common import (
     CANCELED_STATUS,
     FAILURE_SQL,
@@ -49,7 +50,6 @@ from usage_assets.insights.common import (
 )
 from usage_assets.insights.reference_data import DefaultBranch
 from usage_assets.insights.workflow_runs import WORKFLOW_RUNS
-from usage_assets.warehouse import JOB_RUNS
 
 WORKFLOW_NAME = "workflow_performance"
 JOB_NAME = "job_performance"

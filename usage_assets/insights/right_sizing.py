@@ -31,9 +31,9 @@ from datetime import date, timedelta
 
 import duckdb
 
+from usage_assets.ingest.warehouse import JOB_RUNS
 from usage_assets.insights.common import create_table, fetch_one, insert_rows, table, transaction
 from usage_assets.insights.reference_data import ANY_CLASS, PricePeriod, ResourceClass
-from usage_assets.warehouse import JOB_RUNS
 
 NAME = "right_sizing"
 RIGHT_SIZING = table(NAME)

@@ -23,6 +23,7 @@ from datetime import date
 
 import duckdb
 
+from usage_assets.ingest.warehouse import JOB_RUNS
 from usage_assets.insights.common import (
     CANCELED_STATUS,
     FAILURE_SQL,
@@ -31,7 +32,6 @@ from usage_assets.insights.common import (
     table,
     transaction,
 )
-from usage_assets.warehouse import JOB_RUNS
 
 NAME = "workflow_runs"
 WORKFLOW_RUNS = table(NAME)

@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from usage_assets.api.models import ExportState
-from usage_assets.api.timestamps import format_rfc3339, parse_rfc3339
+from usage_assets.circleci.models import ExportState
+from usage_assets.circleci.timestamps import format_rfc3339, parse_rfc3339
 from usage_assets.simulator.exports import ExportStore, SimulatedJob
 from usage_assets.simulator.parts import SchemaDrift
 from usage_assets.simulator.settings import Faults, SimulatorSettings

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from usage_assets.api.models import ExportState
+from usage_assets.circleci.models import ExportState
 from usage_assets.simulator.parts import write_parts
 from usage_assets.simulator.settings import SimulatorSettings
 from usage_assets.simulator.synthetic import SyntheticUsage

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
 
-from usage_assets.export_format import EXPORT_COLUMN_NAMES
+from usage_assets.circleci.export_format import EXPORT_COLUMN_NAMES
 
 __all__ = ["SchemaDrift", "write_parts"]
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from usage_assets.api.timestamps import utc_now
-from usage_assets.api.window import WindowRules
+from usage_assets.circleci.timestamps import utc_now
+from usage_assets.circleci.window import WindowRules
 from usage_assets.simulator.parts import SchemaDrift
 
 # The spec's own example org id; the demo and the dev UI use it with the demo token.

@@ -32,7 +32,7 @@ Determinism: every random stream is a ``random.Random`` seeded from a BLAKE2 has
 moment (``as_of``) never feeds a random stream: it only decides how already-simulated jobs are
 reported, so a row exported mid-day has the same ids and times as the same row exported later.
 
-Encoding follows ``usage_assets.export_format``: no quoting, ``\\\\N`` for null, ``true``/``false``,
+Encoding follows ``usage_assets.circleci.export_format``: no quoting, ``\\\\N`` for null, ``true``/``false``,
 ``YYYY-MM-DD HH:MM:SS.fff`` timestamps (job/workflow times whole seconds, pipeline and last-build
 times with real milliseconds), integers for every number.
 """
@@ -50,7 +50,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from statistics import NormalDist
 from typing import Any, NamedTuple
 
-from usage_assets.export_format import EXPORT_COLUMN_NAMES, FALSE_TEXT, NULL_MARKER, TRUE_TEXT
+from usage_assets.circleci.export_format import (
+    EXPORT_COLUMN_NAMES,
+    FALSE_TEXT,
+    NULL_MARKER,
+    TRUE_TEXT,
+)
 
 __all__ = ["SyntheticUsage"]
 

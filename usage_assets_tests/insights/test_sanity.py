@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from usage_assets.ingest.job_runs_rules import RuleResult
 from usage_assets.insights import (
     cost,
     daily_usage,
@@ -19,7 +20,6 @@ from usage_assets.insights import (
     workflow_runs,
 )
 from usage_assets.insights.reference_data import PricePeriod
-from usage_assets.quality import RuleResult
 from usage_assets_tests.insights.job_rows import DAY, insert, job
 
 D = [DAY + timedelta(days=i) for i in range(6)]

@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from usage_assets.export_format import EXPORT_COLUMN_NAMES
-from usage_assets.local_stack import free_port
+from usage_assets.circleci.export_format import EXPORT_COLUMN_NAMES
+from usage_assets.dev.local_stack import free_port
 from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN, SimulatorSettings
 from usage_assets.simulator.synthetic import SyntheticUsage
 

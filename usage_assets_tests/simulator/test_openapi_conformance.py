@@ -19,7 +19,7 @@ import httpx
 import jsonschema
 import pytest
 
-from usage_assets.api.timestamps import parse_rfc3339
+from usage_assets.circleci.timestamps import parse_rfc3339
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN
 from usage_assets_tests.helpers import FakeClock

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from usage_assets.export_format import EXPORT_COLUMN_NAMES, NULL_MARKER
+from usage_assets.circleci.export_format import EXPORT_COLUMN_NAMES, NULL_MARKER
 from usage_assets.simulator.parts import SchemaDrift, write_parts
 from usage_assets.simulator.synthetic import SyntheticUsage
 

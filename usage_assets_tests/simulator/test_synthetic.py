@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from usage_assets.export_format import (
+from usage_assets.circleci.export_format import (
     COLUMN_KINDS,
     CREDIT_COMPONENT_COLUMNS,
     EXPORT_COLUMN_NAMES,

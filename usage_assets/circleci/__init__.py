@@ -1,0 +1,51 @@
+"""CircleCI Usage API: typed client, models and errors."""
+
+from usage_assets.circleci.client import (
+    DEFAULT_BASE_URL,
+    DownloadedPart,
+    RetryPolicy,
+    UsageApiClient,
+)
+from usage_assets.circleci.errors import (
+    ApiTransportError,
+    BadRequestError,
+    CorruptDownloadError,
+    CreateOutcomeUnknownError,
+    DownloadError,
+    DownloadLinkExpiredError,
+    ForbiddenError,
+    InvalidExportRequestError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    UnauthorizedError,
+    UnexpectedResponseError,
+    UsageApiError,
+)
+from usage_assets.circleci.models import ExportJob, ExportState, parse_export_job
+from usage_assets.circleci.window import WindowRules
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ApiTransportError",
+    "BadRequestError",
+    "CorruptDownloadError",
+    "CreateOutcomeUnknownError",
+    "DownloadError",
+    "DownloadLinkExpiredError",
+    "DownloadedPart",
+    "ExportJob",
+    "ExportState",
+    "ForbiddenError",
+    "InvalidExportRequestError",
+    "NotFoundError",
+    "RateLimitedError",
+    "RetryPolicy",
+    "ServerError",
+    "UnauthorizedError",
+    "UnexpectedResponseError",
+    "UsageApiClient",
+    "UsageApiError",
+    "WindowRules",
+    "parse_export_job",
+]

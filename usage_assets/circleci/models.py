@@ -1,0 +1,102 @@
+"""Typed views of the Usage API's JSON bodies, and their parsing.
+
+The spec calls `download_urls` a required array, but the live API sends `null` for every state but
+`completed` (and sometimes for `completed` too), so it is `None | tuple`. The create response echoes
+`start`/`end`; the status response omits them and may carry `error_reason`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from usage_assets.circleci.errors import UnexpectedResponseError
+from usage_assets.circleci.timestamps import parse_rfc3339
+
+
+class ExportState(StrEnum):
+    """Lifecycle of an export job: created -> processing -> completed | failed."""
+
+    CREATED = "created"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (ExportState.COMPLETED, ExportState.FAILED)
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """One usage export job as the API last described it.
+
+    `download_urls` is kept out of the repr: each URL is a bearer credential for its file.
+    """
+
+    id: str
+    state: ExportState
+    start: datetime | None = None
+    end: datetime | None = None
+    download_urls: tuple[str, ...] | None = field(default=None, repr=False)
+    error_reason: str | None = None
+
+    @property
+    def part_count(self) -> int:
+        return len(self.download_urls or ())
+
+    @property
+    def has_no_data(self) -> bool:
+        """A completed job with no links: the window held no usage (an empty result, not an error)."""
+        return self.state is ExportState.COMPLETED and not self.download_urls
+
+
+def parse_export_job(body: Any) -> ExportJob:
+    """Parse a create (`usage_export_job`) or status (`get_usage_export_job_status`) body."""
+    if not isinstance(body, Mapping):
+        raise UnexpectedResponseError(
+            f"expected a JSON object from the Usage API, got {type(body).__name__}"
+        )
+    job_id = body.get("usage_export_job_id")
+    if not isinstance(job_id, str) or not job_id:
+        raise UnexpectedResponseError("Usage API response has no usage_export_job_id")
+    raw_state = body.get("state")
+    try:
+        state = ExportState(str(raw_state))
+    except ValueError:
+        raise UnexpectedResponseError(
+            f"export job {job_id} has an unknown state {raw_state!r}; expected one of "
+            f"{', '.join(s.value for s in ExportState)}"
+        ) from None
+    raw_urls = body.get("download_urls")
+    if raw_urls is not None and (
+        not isinstance(raw_urls, list) or not all(isinstance(u, str) for u in raw_urls)
+    ):
+        raise UnexpectedResponseError(
+            f"export job {job_id}: download_urls is not a list of strings"
+        )
+    # The API drops error_reason when empty, so absent and "" mean the same thing.
+    error_reason = body.get("error_reason") or None
+    return ExportJob(
+        id=job_id,
+        state=state,
+        start=_optional_time(body, "start", job_id),
+        end=_optional_time(body, "end", job_id),
+        download_urls=tuple(raw_urls) if raw_urls is not None else None,
+        error_reason=str(error_reason) if error_reason is not None else None,
+    )
+
+
+def _optional_time(body: Mapping[str, Any], key: str, job_id: str) -> datetime | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    try:
+        return parse_rfc3339(str(value))
+    except ValueError:
+        raise UnexpectedResponseError(
+            f"export job {job_id}: {key} {value!r} is not RFC 3339"
+        ) from None

@@ -1,0 +1,134 @@
+"""Dagster resources: the Usage API client and the POST quota guard.
+
+Both are thin: the HTTP lives in `usage_assets.circleci`, the ledger in `usage_assets.ingest.quota_ledger`. They
+exist so that assets, the sensor and tests get them by name, configured from the environment.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from usage_assets.circleci import DEFAULT_BASE_URL, RetryPolicy, UsageApiClient
+from usage_assets.ingest.quota_ledger import PostQuotaLedger, QuotaStatus
+from usage_assets.insights.reference_data import (
+    ReferenceData,
+    ReferenceDataError,
+    load_reference_data,
+)
+
+
+class CircleCIUsageResource(dg.ConfigurableResource):
+    """Access to one organization's usage exports.
+
+    `token` and `org_id` come from `CIRCLECI_TOKEN` / `CIRCLECI_ORG_ID` as `EnvVar`s, so the UI shows
+    the variable's name, never its value. `api_url` points at the embedded simulator in the demo and
+    tests, and defaults to CircleCI itself.
+    """
+
+    token: str = Field(description="CircleCI personal API token (CIRCLECI_TOKEN).")
+    org_id: str = Field(description="Organization UUID (CIRCLECI_ORG_ID).")
+    api_url: str = Field(
+        default=DEFAULT_BASE_URL, description="Usage API base URL (CIRCLECI_API_URL)."
+    )
+    shared_org_ids: list[str] = Field(
+        default_factory=list, description="Extra orgs on a shared plan (CIRCLECI_SHARED_ORG_IDS)."
+    )
+
+    def get_client(self, *, retry: RetryPolicy | None = None) -> UsageApiClient:
+        """A new client; use it as a context manager so its connections are closed."""
+        try:
+            uuid.UUID(self.org_id)
+        except ValueError:
+            raise dg.Failure(
+                description=(
+                    f"CIRCLECI_ORG_ID={self.org_id!r} is not an organization UUID. Copy the id from "
+                    "CircleCI > Organization Settings > Overview (not the gh/org slug)."
+                ),
+                allow_retries=False,
+            ) from None
+        return UsageApiClient(self.token, self.org_id, base_url=self.api_url, retry=retry)
+
+
+class PostQuotaResource(dg.ConfigurableResource):
+    """Guards CircleCI's create-export POST quota (about 10 per org per day).
+
+    The ledger is a SQLite file shared by every process, keyed by API base URL and org, so runs
+    against the simulator never spend a real org's quota.
+    """
+
+    ledger_path: str = Field(description="SQLite ledger file ($USAGE_DATA_DIR/post_quota.sqlite).")
+    max_posts: int = Field(default=10, description="POSTs allowed per window (USAGE_POST_QUOTA).")
+    window_hours: float = Field(
+        default=24.0, description="Quota window (USAGE_POST_QUOTA_WINDOW_HOURS)."
+    )
+
+    def ledger(self, api_url: str, org_id: str) -> PostQuotaLedger:
+        return PostQuotaLedger(
+            Path(self.ledger_path),
+            api_url=api_url,
+            org_id=org_id,
+            limit=self.max_posts,
+            window=timedelta(hours=self.window_hours),
+        )
+
+
+def quota_metadata(status: QuotaStatus) -> dict[str, dg.MetadataValue]:
+    """What the UI shows about the quota on every POST attempt and sensor tick."""
+    next_slot = status.blocked_until or status.next_slot_at
+    return {
+        "quota_used": dg.MetadataValue.int(status.used),
+        "quota_left": dg.MetadataValue.int(status.left),
+        "quota_limit": dg.MetadataValue.int(status.limit),
+        "quota_next_slot_at": dg.MetadataValue.text(
+            next_slot.isoformat(timespec="seconds") if next_slot else "now"
+        ),
+    }
+
+
+class RawStoreResource(dg.ConfigurableResource):
+    """Where downloaded export parts are kept ($USAGE_DATA_DIR/raw)."""
+
+    raw_dir: str = Field(description="Folder for raw export parts ($USAGE_DATA_DIR/raw).")
+
+    @property
+    def root(self) -> Path:
+        return Path(self.raw_dir)
+
+
+class InsightsResource(dg.ConfigurableResource):
+    """Where the insights read the user's reference files and write the HTML report."""
+
+    reference_dir: str = Field(
+        description="Folder of resource_classes.csv, price_per_credit.csv, ... (USAGE_REFERENCE_DIR)."
+    )
+    report_path: str = Field(description="The HTML usage report (USAGE_REPORT_PATH).")
+
+    def reference_data(self) -> ReferenceData:
+        """The reference files, read now (an edit applies to the next run, no restart needed)."""
+        try:
+            return load_reference_data(Path(self.reference_dir))
+        except ReferenceDataError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+
+@contextmanager
+def warehouse_connection(warehouse: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`DuckDBResource.get_connection`, closed even when the body raises.
+
+    dagster-duckdb closes its connection only on success; a leaked one keeps the file locked in
+    this process, and a later open with other settings fails.
+    """
+    with warehouse.get_connection() as conn:
+        try:
+            yield conn
+        finally:
+            conn.close()

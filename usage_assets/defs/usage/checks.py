@@ -1,0 +1,99 @@
+"""Blocking checks on `job_runs`, evaluated together on one DuckDB connection.
+
+One op rather than four: separate check ops run in separate processes, and DuckDB lets only one
+process open the file at a time.
+"""
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from usage_assets.defs.partitions import partition_day
+from usage_assets.defs.resources import warehouse_connection
+from usage_assets.defs.usage.job_runs import WAREHOUSE_POOL, job_runs
+from usage_assets.ingest.job_runs_rules import (
+    RuleResult,
+    credits_add_up,
+    job_ids_unique,
+    required_columns_present,
+    usage_dates_inside,
+)
+
+REQUIRED_COLUMNS_CHECK = "required_columns_present"
+UNIQUE_JOB_ID_CHECK = "job_id_unique"
+CREDITS_CHECK = "credit_components_sum_to_total"
+WINDOW_CHECK = "usage_date_inside_window"
+
+_RANGE_START = "dagster/asset_partition_range_start"
+_RANGE_END = "dagster/asset_partition_range_end"
+_PARTITION = "dagster/partition"
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            REQUIRED_COLUMNS_CHECK,
+            asset=job_runs,
+            blocking=True,
+            description="Every column the warehouse relies on exists.",
+        ),
+        dg.AssetCheckSpec(
+            UNIQUE_JOB_ID_CHECK,
+            asset=job_runs,
+            blocking=True,
+            description="One row per job run: job_id is never null or repeated.",
+        ),
+        dg.AssetCheckSpec(
+            CREDITS_CHECK,
+            asset=job_runs,
+            blocking=True,
+            description="On the rows just loaded, the eight credit types sum to total_credits.",
+        ),
+        dg.AssetCheckSpec(
+            WINDOW_CHECK,
+            asset=job_runs,
+            blocking=True,
+            description="The rows just loaded all fall inside the run's partition window.",
+        ),
+    ],
+    pool=WAREHOUSE_POOL,
+)
+def job_runs_checks(
+    context: dg.AssetCheckExecutionContext, warehouse: DuckDBResource
+) -> Iterator[dg.AssetCheckResult]:
+    first, last = _run_window(context.run.tags)
+    run_id = context.run.run_id
+    with warehouse_connection(warehouse) as conn:
+        results = {
+            REQUIRED_COLUMNS_CHECK: required_columns_present(conn),
+            UNIQUE_JOB_ID_CHECK: job_ids_unique(conn),
+            CREDITS_CHECK: credits_add_up(conn, run_id),
+        }
+        if first is not None and last is not None:
+            results[WINDOW_CHECK] = usage_dates_inside(
+                conn, run_id, partition_day(first), partition_day(last)
+            )
+        else:
+            results[WINDOW_CHECK] = RuleResult(True, "run has no partition window to check against")
+    for name, result in results.items():
+        yield dg.AssetCheckResult(
+            check_name=name,
+            asset_key=job_runs.key,
+            passed=result.passed,
+            description=result.description,
+            metadata={key: _metadata_value(value) for key, value in result.metadata.items()},
+        )
+
+
+def _run_window(tags: Mapping[str, str]) -> tuple[str | None, str | None]:
+    get = tags.get
+    if get(_RANGE_START) and get(_RANGE_END):
+        return get(_RANGE_START), get(_RANGE_END)
+    partition = get(_PARTITION)
+    return partition, partition
+
+
+def _metadata_value(value: object) -> Any:
+    return value if isinstance(value, (int, float, str)) else str(value)

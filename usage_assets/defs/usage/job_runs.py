@@ -1,0 +1,116 @@
+"""`job_runs`: the cleaned `circleci.job_runs` table in DuckDB, one row per job run."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from usage_assets.defs.partitions import daily_partitions, partition_day
+from usage_assets.defs.resources import (
+    CircleCIUsageResource,
+    RawStoreResource,
+    warehouse_connection,
+)
+from usage_assets.defs.usage.export_jobs import GROUP
+from usage_assets.defs.usage.export_lookup import EXPORT_JOB_ID_TAG, assign_exports
+from usage_assets.defs.usage.raw_files import raw_usage_files
+from usage_assets.ingest.cleaning import CLEAN_SCHEMA, ExportFormatError
+from usage_assets.ingest.raw_store import job_dir, part_paths, read_manifest
+from usage_assets.ingest.warehouse import JOB_RUNS, LoadReport, job_runs_columns, load_window
+
+WAREHOUSE_POOL = "usage_warehouse_writer"
+
+JOB_RUNS_SCHEMA = dg.TableSchema(
+    columns=[dg.TableColumn(name, sql_type) for name, sql_type in job_runs_columns().items()]
+)
+
+
+@dg.asset(
+    deps=[raw_usage_files],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+    group_name=GROUP,
+    kinds={"duckdb", "polars"},
+    owners=["team:data-platform"],
+    metadata={
+        "dagster/table_name": JOB_RUNS,
+        "dagster/column_schema": JOB_RUNS_SCHEMA,
+        "partition_expr": "usage_date",
+    },
+)
+def job_runs(
+    context: dg.AssetExecutionContext,
+    circleci: CircleCIUsageResource,
+    raw_store: RawStoreResource,
+    warehouse: DuckDBResource,
+) -> dg.MaterializeResult:
+    """Every CircleCI job run of these days, typed and de-duplicated (one row per `job_id`).
+
+    Loaded window by window in one transaction (delete the window, insert the export's rows), so a
+    re-run never duplicates and a failure leaves the earlier rows in place. `export_job_id` and
+    `load_run_id` on each row say which export and which Dagster run it came from.
+    """
+    assignments = assign_exports(
+        context.instance, context.partition_keys, context.run.tags.get(EXPORT_JOB_ID_TAG)
+    )
+    reports: list[LoadReport] = []
+    for assignment in assignments:
+        folder = job_dir(raw_store.root, circleci.org_id, assignment.job_id)
+        export = read_manifest(folder)
+        if export is None:
+            raise dg.Failure(
+                description=(
+                    f"Raw files of export {assignment.job_id} are not on disk ({folder}). "
+                    "Materialize raw_usage_files for these partitions first."
+                ),
+                allow_retries=False,
+            )
+        parts = [(assignment.job_id, path) for path in part_paths(folder, export)]
+        try:
+            with warehouse_connection(warehouse) as conn:
+                report = load_window(
+                    conn,
+                    parts,
+                    window_start=partition_day(min(assignment.partition_keys)),
+                    window_end=partition_day(max(assignment.partition_keys)),
+                    run_id=context.run.run_id,
+                )
+        except ExportFormatError as exc:
+            raise dg.Failure(
+                description=f"Export {assignment.job_id}: {exc}", allow_retries=False
+            ) from None
+        reports.append(report)
+        if report.unknown_columns:
+            context.log.warning(
+                f"Export {assignment.job_id} has columns this pipeline does not know: "
+                f"{', '.join(report.unknown_columns)}. They were skipped; the load went ahead."
+            )
+        if report.rows_outside_window:
+            context.log.info(
+                f"{report.rows_outside_window} row(s) fell outside {report.window_start} .. {report.window_end} and were not written"
+            )
+
+    with warehouse_connection(warehouse) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {JOB_RUNS}").fetchone()
+    table_rows = int(row[0]) if row else 0
+    loaded = sum(r.rows_loaded for r in reports)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": table_rows,
+            "rows_loaded": loaded,
+            "rows_read": sum(r.rows_read for r in reports),
+            "rows_outside_window": sum(r.rows_outside_window for r in reports),
+            "duplicate_rows_dropped": sum(r.duplicate_rows_dropped for r in reports),
+            "rows_replaced": sum(r.rows_replaced for r in reports),
+            "export_job_ids": ", ".join(a.job_id for a in assignments),
+            "window_start": min(context.partition_keys),
+            "window_end": max(context.partition_keys),
+            "unknown_columns": ", ".join(sorted({c for r in reports for c in r.unknown_columns}))
+            or "none",
+            "missing_optional_columns": ", ".join(
+                sorted({c for r in reports for c in r.missing_optional_columns})
+            )
+            or "none",
+            "dagster/column_schema": JOB_RUNS_SCHEMA,
+            "columns": len(CLEAN_SCHEMA),
+        }
+    )

@@ -1,0 +1,40 @@
+"""Schedules: yesterday's export every day, and a weekly re-export of the trailing seven days.
+
+The weekly one exists because rows of jobs still running at export time (status `running`, no
+credits yet) change afterwards; re-exporting replaces them by `job_id`. Each schedule tick is one
+POST, leaving most of the daily quota for backfills from the UI.
+"""
+
+from datetime import timedelta
+
+import dagster as dg
+
+from usage_assets.config import current_config
+from usage_assets.defs.usage.sensors import create_usage_export, range_tags
+
+TRAILING_DAYS = 7
+
+daily_usage_export_schedule = dg.build_schedule_from_partitioned_job(
+    create_usage_export,
+    name="daily_usage_export_schedule",
+    hour_of_day=current_config().daily_schedule_hour,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Creates yesterday's usage export (one POST a day).",
+)
+
+
+@dg.schedule(
+    name="weekly_usage_reexport_schedule",
+    job=create_usage_export,
+    cron_schedule=f"0 {current_config().weekly_schedule_hour} * * 0",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Sundays: re-exports the trailing 7 days, whose late-finishing job rows have changed.",
+)
+def weekly_usage_reexport_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    last_day = (context.scheduled_execution_time - timedelta(days=1)).date()
+    first_day = last_day - timedelta(days=TRAILING_DAYS - 1)
+    return dg.RunRequest(
+        run_key=f"weekly-reexport:{last_day.isoformat()}",
+        tags=range_tags(first_day.isoformat(), last_day.isoformat()),
+    )

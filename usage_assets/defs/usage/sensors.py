@@ -1,0 +1,204 @@
+"""`usage_export_job_sensor`: polls pending export jobs and launches their download and load.
+
+A tick only reads the event log and makes a few cheap GETs (bounded per tick, paused after a 429),
+never downloads: a sensor tick must finish within about a minute. A completed job becomes exactly one
+run per job id (the run key), covering the job's whole range.
+"""
+
+from datetime import datetime
+from typing import Any
+
+import dagster as dg
+
+from usage_assets.circleci import (
+    ExportState,
+    NotFoundError,
+    RateLimitedError,
+    RetryPolicy,
+    UsageApiError,
+)
+from usage_assets.circleci.timestamps import utc_now
+from usage_assets.config import current_config
+from usage_assets.defs.insights.assets import insights_daily, insights_rollups
+from usage_assets.defs.partitions import daily_partitions, partition_day, partition_keys_between
+from usage_assets.defs.resources import CircleCIUsageResource, PostQuotaResource
+from usage_assets.defs.usage.export_jobs import ATTEMPT_TAG, RECREATES_TAG, usage_export_job
+from usage_assets.defs.usage.export_lookup import (
+    EXPORT_JOB_ASSET_KEY,
+    EXPORT_JOB_ID_METADATA,
+    EXPORT_JOB_ID_TAG,
+    PARTITION_RANGE_METADATA,
+    parse_partition_range,
+)
+from usage_assets.defs.usage.job_runs import job_runs
+from usage_assets.defs.usage.raw_files import raw_usage_files
+from usage_assets.ingest.pending_exports import Action, Decision, PendingJob, SensorCursor, decide
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+create_usage_export = dg.define_asset_job(
+    "create_usage_export",
+    selection=dg.AssetSelection.assets(usage_export_job),
+    partitions_def=daily_partitions,
+    description="One create-export POST for the selected days (at most 31 per run).",
+)
+# The insights ride along: the daily ones refresh the run's days, the unpartitioned roll-ups and
+# the report are rebuilt once at the end (Dagster runs unpartitioned assets of a partitioned job
+# once per run), so every load leaves the insights current without a second run. The steps form
+# one chain (download -> load -> checks -> daily insights -> roll-ups), so nothing could run in
+# parallel: one process runs them all, instead of starting a Python process per step (seconds
+# each on a small box). Pools still apply to in-process steps.
+download_and_load_usage = dg.define_asset_job(
+    "download_and_load_usage",
+    selection=dg.AssetSelection.assets(raw_usage_files, job_runs, insights_daily, insights_rollups),
+    partitions_def=daily_partitions,
+    executor_def=dg.in_process_executor,
+    description="Download a completed export's parts, load them into circleci.job_runs (with "
+    "checks), and refresh the circleci_insights tables and the report.",
+)
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    return {RANGE_START_TAG: first, RANGE_END_TAG: last}
+
+
+def _new_export_jobs(context: dg.SensorEvaluationContext, cursor: SensorCursor) -> None:
+    """Add export jobs materialized since the last tick to the pending set."""
+    result = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=EXPORT_JOB_ASSET_KEY, after_storage_id=cursor.after_storage_id
+        ),
+        limit=1000,
+        ascending=True,
+    )
+    found: dict[str, PendingJob] = {}
+    for record in result.records:
+        cursor.after_storage_id = record.storage_id
+        materialization = record.asset_materialization
+        if materialization is None or record.partition_key is None:
+            continue
+        job_id_value = materialization.metadata.get(EXPORT_JOB_ID_METADATA)
+        if job_id_value is None:
+            continue
+        job_id = str(job_id_value.value)
+        attempt_value = materialization.metadata.get("attempt")
+        # The run may still be writing the job's other partitions: take the whole range it names.
+        range_value = materialization.metadata.get(PARTITION_RANGE_METADATA)
+        first, last = (
+            parse_partition_range(str(range_value.value)) if range_value is not None else None
+        ) or (record.partition_key, record.partition_key)
+        previous = found.get(job_id)
+        found[job_id] = PendingJob(
+            job_id=job_id,
+            first_partition=min(first, previous.first_partition if previous else first),
+            last_partition=max(last, previous.last_partition if previous else last),
+            seen_at=datetime.fromtimestamp(record.timestamp, tz=utc_now().tzinfo).isoformat(),
+            attempt=int(attempt_value.value) if attempt_value is not None else 1,  # type: ignore[arg-type]
+        )
+    for job in found.values():
+        cursor.track(job)
+
+
+def _observations(decision: Decision, error_reason: str | None) -> list[dg.AssetObservation]:
+    """One observation per partition, so each partition's page in the UI shows the job's state."""
+    job = decision.job
+    metadata: dict[str, Any] = {
+        EXPORT_JOB_ID_METADATA: job.job_id,
+        "state": job.state,
+        "attempt": job.attempt,
+    }
+    if decision.reason:
+        metadata["note"] = decision.reason
+    if error_reason:
+        metadata["error_reason"] = error_reason
+    keys = partition_keys_between(
+        partition_day(job.first_partition), partition_day(job.last_partition)
+    )
+    return [
+        dg.AssetObservation(asset_key=EXPORT_JOB_ASSET_KEY, partition=key, metadata=metadata)
+        for key in keys
+    ]
+
+
+@dg.sensor(
+    name="usage_export_job_sensor",
+    jobs=[create_usage_export, download_and_load_usage],
+    minimum_interval_seconds=current_config().sensor_interval_seconds,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Polls CircleCI for pending usage export jobs; launches the download and load when one completes.",
+)
+def usage_export_job_sensor(
+    context: dg.SensorEvaluationContext,
+    circleci: CircleCIUsageResource,
+    post_quota: PostQuotaResource,
+) -> dg.SensorResult:
+    cursor = SensorCursor.parse(context.cursor)
+    _new_export_jobs(context, cursor)
+    now = utc_now()
+    if cursor.pause_until and datetime.fromisoformat(cursor.pause_until) > now:
+        return dg.SensorResult(
+            skip_reason=f"GET rate limit hit; paused until {cursor.pause_until}",
+            cursor=cursor.serialize(),
+        )
+    cursor.pause_until = None
+    if not cursor.pending:
+        return dg.SensorResult(skip_reason="no pending export jobs", cursor=cursor.serialize())
+
+    run_requests: list[dg.RunRequest] = []
+    events: list[dg.AssetObservation] = []
+    quota_left = post_quota.ledger(circleci.api_url, circleci.org_id).status().left
+    # One attempt per GET: a failed poll is simply retried next tick, and the tick stays short.
+    with circleci.get_client(retry=RetryPolicy(max_attempts=1)) as client:
+        for job in cursor.due_for_poll(current_config().sensor_max_gets_per_tick):
+            try:
+                status = client.get_export(job.job_id)
+                state, error_reason = status.state, status.error_reason
+            except RateLimitedError as exc:
+                pause = exc.retry_after if exc.retry_after is not None else 60.0
+                cursor.pause_until = datetime.fromtimestamp(
+                    now.timestamp() + pause, tz=now.tzinfo
+                ).isoformat()
+                context.log.warning(f"GET rate limit reached; pausing polls for {pause:.0f} s")
+                break
+            except NotFoundError:
+                # The API no longer knows the job (or the simulator restarted): treat it as failed.
+                state, error_reason = ExportState.FAILED, "export job not found"
+            except UsageApiError as exc:
+                context.log.warning(
+                    f"Polling export {job.job_id} failed, will retry next tick: {exc}"
+                )
+                continue
+            decision = decide(job, state, now, error_reason=error_reason, quota_left=quota_left)
+            if decision.state_changed or decision.action is not Action.WAIT:
+                events.extend(_observations(decision, error_reason))
+            tags = range_tags(job.first_partition, job.last_partition)
+            if decision.action is Action.DOWNLOAD:
+                run_requests.append(
+                    dg.RunRequest(
+                        run_key=f"download:{job.job_id}",
+                        job_name=download_and_load_usage.name,
+                        tags={**tags, EXPORT_JOB_ID_TAG: job.job_id},
+                    )
+                )
+                del cursor.pending[job.job_id]
+            elif decision.action is Action.RECREATE:
+                quota_left -= 1
+                run_requests.append(
+                    dg.RunRequest(
+                        run_key=f"recreate:{job.job_id}",
+                        job_name=create_usage_export.name,
+                        tags={**tags, RECREATES_TAG: job.job_id, ATTEMPT_TAG: str(job.attempt + 1)},
+                    )
+                )
+                context.log.warning(f"Export {job.job_id} {decision.reason}; re-creating it")
+                del cursor.pending[job.job_id]
+            elif decision.action is Action.GIVE_UP:
+                context.log.error(f"Export {job.job_id} {decision.reason}")
+                del cursor.pending[job.job_id]
+            else:
+                cursor.pending[job.job_id] = decision.job
+
+    return dg.SensorResult(
+        run_requests=run_requests, asset_events=events, cursor=cursor.serialize()
+    )

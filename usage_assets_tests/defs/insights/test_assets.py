@@ -1,0 +1,230 @@
+"""The insights assets materialized for real after the pipeline, in-process, against the
+simulator: lineage, metadata, checks, the report file, re-runs, and their automation."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from usage_assets.config import DEFAULT_REFERENCE_DIR
+from usage_assets.definitions import defs
+from usage_assets.defs.insights.assets import (
+    ANOMALY_CHECK,
+    DAILY_USAGE,
+    USAGE_REPORT,
+    _anomaly_result,
+    insights_daily,
+    insights_rollups,
+)
+from usage_assets.defs.resources import InsightsResource
+from usage_assets.defs.usage.checks import job_runs_checks
+from usage_assets.defs.usage.export_jobs import usage_export_job
+from usage_assets.defs.usage.job_runs import job_runs
+from usage_assets.defs.usage.raw_files import raw_usage_files
+from usage_assets.insights.anomalies import Anomaly
+from usage_assets.simulator.server import SimulatorServer
+from usage_assets.simulator.settings import DEFAULT_ORG_ID, SimulatorSettings
+from usage_assets_tests.defs.usage.pipeline_fixtures import (
+    expected_job_ids,
+    job_id_of,
+    pipeline_resources,
+    range_tags,
+)
+
+TODAY = datetime.now(UTC).date()
+FIRST = (TODAY - timedelta(days=12)).isoformat()
+LAST = (TODAY - timedelta(days=8)).isoformat()
+ROLLUPS = {
+    "workflow_performance",
+    "job_performance",
+    "right_sizing",
+    "credit_costs",
+    "team_chargeback",
+    "credit_forecast",
+    "usage_report",
+}
+
+
+@pytest.fixture
+def live_sim() -> Iterator[SimulatorServer]:
+    settings = SimulatorSettings(
+        processing_time=timedelta(0), rows_per_day=30, rows_per_part=400, get_limit=10_000
+    )
+    with SimulatorServer(settings) as server:
+        yield server
+
+
+def resources(sim: SimulatorServer, tmp_path: Path) -> dict[str, object]:
+    reference = tmp_path / "reference"
+    shutil.copytree(DEFAULT_REFERENCE_DIR, reference, dirs_exist_ok=True)
+    org = sim.simulator.store.usage.org_name(DEFAULT_ORG_ID)
+    # The forecast is for the last loaded day's month. A budget of 1 credit: whatever the
+    # forecast, the organization is over it.
+    (reference / "budgets.csv").write_text(
+        f"month,organization,project_name,credits\n{LAST[:7]},{org},,1\n"
+    )
+    return {
+        **pipeline_resources(sim, tmp_path),
+        "insights": InsightsResource(
+            reference_dir=str(reference), report_path=str(tmp_path / "report" / "usage.html")
+        ),
+    }
+
+
+def load(
+    sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> dg.ExecuteInProcessResult:
+    """What the sensor's download_and_load_usage run does, for FIRST .. LAST."""
+    every = [
+        usage_export_job,
+        raw_usage_files,
+        job_runs,
+        job_runs_checks,
+        insights_daily,
+        insights_rollups,
+    ]
+    return dg.materialize(
+        every,
+        selection=every[1:],
+        resources=resources(sim, tmp_path),
+        instance=instance,
+        tags=range_tags(FIRST, LAST),
+        raise_on_error=False,
+    )
+
+
+def table_totals(tmp_path: Path) -> tuple[int, int, float, int]:
+    with duckdb.connect(str(tmp_path / "usage.duckdb"), read_only=True) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM circleci.job_runs),"
+            " (SELECT sum(job_runs) FROM circleci_insights.daily_usage),"
+            " (SELECT sum(total_credits) FROM circleci_insights.credit_costs),"
+            " (SELECT count(*) FROM circleci_insights.workflow_runs)"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), float(row[2]), int(row[3])
+
+
+def test_the_sensors_run_refreshes_the_insights_and_writes_the_report(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    exported = dg.materialize(
+        [usage_export_job],
+        resources=pipeline_resources(live_sim, tmp_path),
+        instance=instance,
+        tags=range_tags(FIRST, LAST),
+    )
+    live_sim.simulator.store.wait_until_written(job_id_of(exported))
+    # The automation's first evaluation only records where things stand.
+    assert dg.evaluate_automation_conditions(defs=defs, instance=instance).total_requested == 0
+    cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
+
+    result = load(live_sim, tmp_path, instance)
+    assert result.success
+
+    materialized = [
+        (event.asset_key.to_user_string(), event.partition)
+        for event in (e.materialization for e in result.get_asset_materialization_events())
+    ]
+    assert {k for k, p in materialized if p is None} == ROLLUPS  # once per run, unpartitioned
+    # So every daily_usage and job_runs materialization names a partition.
+    days = sorted(p for k, p in materialized if k == "daily_usage" and p is not None)
+    assert days == sorted(p for k, p in materialized if k == "job_runs" and p is not None)
+    assert len(days) == 5 and days[0] == FIRST and days[-1] == LAST
+
+    checks = {
+        (c.asset_key.to_user_string(), c.check_name): c
+        for c in result.get_asset_check_evaluations()
+    }
+    assert len(checks) == 4 + 4 + 7  # job_runs, daily insights, roll-ups
+    for (asset, name), check in checks.items():
+        if name == ANOMALY_CHECK:
+            assert check.severity == dg.AssetCheckSeverity.WARN
+        else:
+            assert check.passed, f"{asset} {name}: {check.description}"
+
+    # Every job row of the simulator is counted once, and the costs add up to the same credits.
+    rows, daily_rows, priced_credits, workflows = table_totals(tmp_path)
+    assert rows == daily_rows == len(expected_job_ids(live_sim, FIRST, LAST, datetime.now(UTC)))
+    assert priced_credits > 0 and workflows > 0
+
+    metadata = {
+        m.asset_key.to_user_string(): m.metadata
+        for m in (e.materialization for e in result.get_asset_materialization_events())
+    }
+    for name in ("daily_usage", "workflow_runs", *(ROLLUPS - {"usage_report"})):
+        assert "dagster/row_count" in metadata[name], name
+        assert "dagster/column_schema" in metadata[name], name
+    assert "| project |" in str(metadata["daily_usage"]["top_projects"].value)
+    assert metadata["credit_forecast"]["over_budget"].value != "none"  # the 1-credit budget
+    report_path = Path(str(metadata["usage_report"]["report_path"].value))
+    assert report_path == tmp_path / "report" / "usage.html" and report_path.is_file()
+    assert report_path.read_text().count("<svg") == 4
+
+    # Nothing for the automation to do: the run refreshed the roll-ups with their inputs.
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    assert after.total_requested == 0
+
+    # The same days again: replaced, never duplicated.
+    assert load(live_sim, tmp_path, instance).success
+    assert table_totals(tmp_path) == (rows, daily_rows, pytest.approx(priced_credits), workflows)
+
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after.cursor)
+    assert after.total_requested == 0
+
+    # An input updated by some other run (here: reported without one) brings back what is
+    # downstream of it: not the performance tables or right-sizing, which read other inputs.
+    instance.report_runless_asset_event(dg.AssetMaterialization(DAILY_USAGE, partition=LAST))
+    again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after.cursor)
+    assert {
+        key.to_user_string()
+        for key in again._requested_partitions_by_asset_key
+        if again.get_requested_partitions(key)
+    } == {"credit_costs", "team_chargeback", "credit_forecast", "usage_report"}
+
+
+def test_a_malformed_reference_file_fails_the_roll_ups_with_its_line(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    resource_set = resources(live_sim, tmp_path)
+    (tmp_path / "reference" / "price_per_credit.csv").write_text(
+        "valid_from,valid_to,currency,price_per_credit\n2026-01-01,,USD,cheap\n"
+    )
+    result = dg.materialize(
+        [insights_rollups], resources=resource_set, instance=instance, raise_on_error=False
+    )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    error = failure.step_failure_data.error
+    assert error is not None
+    assert "price_per_credit.csv, line 2, column 'price_per_credit'" in error.message
+
+
+def test_the_anomaly_warning_names_the_project() -> None:
+    found = [Anomaly(TODAY, "acme", "web-app", 900.0, 100.0)]
+    result = _anomaly_result(found)
+    assert not result.passed
+    assert "web-app" in result.description and "9.0x" in result.description
+    assert _anomaly_result([]).passed
+    assert USAGE_REPORT.to_user_string() == "usage_report"
+
+
+def test_the_report_alone_on_an_empty_warehouse(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    result = dg.materialize(
+        [insights_rollups],
+        selection=[USAGE_REPORT],
+        resources=resources(live_sim, tmp_path),
+        instance=instance,
+    )
+    (materialization,) = result.asset_materializations_for_node("insights_rollups")
+    path = Path(str(materialization.metadata["report_path"].value))
+    assert "No usage is loaded yet" in path.read_text()
+    assert [c.passed for c in result.get_asset_check_evaluations()] == [True]

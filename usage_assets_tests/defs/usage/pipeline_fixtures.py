@@ -1,0 +1,90 @@
+"""Helpers for running the real assets against a simulator in-process."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from usage_assets.circleci.export_format import EXPORT_COLUMN_NAMES
+from usage_assets.defs.partitions import export_window
+from usage_assets.defs.resources import CircleCIUsageResource, PostQuotaResource, RawStoreResource
+from usage_assets.simulator.server import SimulatorServer
+from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
+def pipeline_resources(
+    sim: SimulatorServer, tmp_path: Path, *, max_posts: int = 10
+) -> dict[str, Any]:
+    return {
+        "circleci": CircleCIUsageResource(
+            token=DEFAULT_TOKEN, org_id=DEFAULT_ORG_ID, api_url=sim.base_url
+        ),
+        "post_quota": PostQuotaResource(
+            ledger_path=str(tmp_path / "quota.sqlite"), max_posts=max_posts
+        ),
+        "raw_store": RawStoreResource(raw_dir=str(tmp_path / "raw")),
+        "warehouse": DuckDBResource(database=str(tmp_path / "usage.duckdb")),
+    }
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    return {RANGE_START: first, RANGE_END: last}
+
+
+def expected_job_ids(sim: SimulatorServer, first: str, last: str, as_of: Any) -> list[str]:
+    start, end = export_window(first, last)
+    index = EXPORT_COLUMN_NAMES.index("JOB_ID")
+    return sorted(
+        row[index]
+        for row in sim.simulator.store.usage.rows_for_window(
+            (DEFAULT_ORG_ID,), start, end, as_of=as_of
+        )
+    )
+
+
+def warehouse_job_ids(
+    tmp_path: Path, first: date | None = None, last: date | None = None
+) -> list[str]:
+    with duckdb.connect(str(tmp_path / "usage.duckdb")) as conn:
+        if first is None:
+            rows = conn.execute("SELECT job_id FROM circleci.job_runs").fetchall()
+        else:
+            rows = conn.execute(
+                "SELECT job_id FROM circleci.job_runs WHERE usage_date BETWEEN ? AND ?",
+                [first, last],
+            ).fetchall()
+    return sorted(job_id for (job_id,) in rows)
+
+
+def read_part_header(path: Path) -> list[str]:
+    with gzip.open(path, "rt") as handle:
+        return handle.readline().strip().split(",")
+
+
+def job_id_of(result: dg.ExecuteInProcessResult) -> str:
+    (first, *_) = result.asset_materializations_for_node("usage_export_job")
+    return str(first.metadata["export_job_id"].value)
+
+
+def partition_of(materialization: dg.AssetMaterialization) -> str:
+    """The partition a materialization names; fails if it names none."""
+    partition = materialization.partition
+    assert partition is not None, f"{materialization.asset_key} materialized without a partition"
+    return partition
+
+
+def int_metadata(metadata: Mapping[str, dg.MetadataValue], key: str) -> int:
+    """An integer metadata entry's value; fails if the entry holds anything else."""
+    value = metadata[key].value
+    assert isinstance(value, int), f"metadata {key!r} is {value!r}, not an int"
+    return value

@@ -1,0 +1,241 @@
+"""The three assets materialized for real, in-process, against the simulator over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from usage_assets.defs.usage.checks import job_runs_checks
+from usage_assets.defs.usage.export_jobs import usage_export_job
+from usage_assets.defs.usage.job_runs import job_runs
+from usage_assets.defs.usage.raw_files import raw_usage_files
+from usage_assets.ingest.quota_ledger import PostQuotaLedger
+from usage_assets.simulator.parts import SchemaDrift
+from usage_assets.simulator.server import SimulatorServer
+from usage_assets.simulator.settings import DEFAULT_ORG_ID, SimulatorSettings
+from usage_assets_tests.defs.usage.pipeline_fixtures import (
+    expected_job_ids,
+    int_metadata,
+    job_id_of,
+    partition_of,
+    pipeline_resources,
+    range_tags,
+    warehouse_job_ids,
+)
+
+TODAY = datetime.now(UTC).date()
+FIRST = (TODAY - timedelta(days=12)).isoformat()
+LAST = (TODAY - timedelta(days=10)).isoformat()
+
+
+@pytest.fixture
+def live_sim() -> Iterator[SimulatorServer]:
+    # Parts of 20 rows: three days that include a weekend hold ~35 rows, still two parts or more.
+    settings = SimulatorSettings(
+        processing_time=timedelta(0), rows_per_day=30, rows_per_part=20, get_limit=10_000
+    )
+    with SimulatorServer(settings) as server:
+        yield server
+
+
+def export(
+    live_sim: SimulatorServer,
+    tmp_path: Path,
+    instance: dg.DagsterInstance,
+    first: str = FIRST,
+    last: str = LAST,
+    **kw: int,
+) -> dg.ExecuteInProcessResult:
+    result = dg.materialize(
+        [usage_export_job],
+        resources=pipeline_resources(live_sim, tmp_path, **kw),
+        instance=instance,
+        tags=range_tags(first, last),
+        raise_on_error=False,
+    )
+    if result.success:
+        live_sim.simulator.store.wait_until_written(job_id_of(result))
+    return result
+
+
+def download_and_load(
+    live_sim: SimulatorServer,
+    tmp_path: Path,
+    instance: dg.DagsterInstance,
+    first: str = FIRST,
+    last: str = LAST,
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [usage_export_job, raw_usage_files, job_runs, job_runs_checks],
+        selection=[raw_usage_files, job_runs, job_runs_checks],
+        resources=pipeline_resources(live_sim, tmp_path),
+        instance=instance,
+        tags=range_tags(first, last),
+        raise_on_error=False,
+    )
+
+
+def failure_message(result: dg.ExecuteInProcessResult) -> str:
+    return " ".join(
+        str(event.step_failure_data.error.message)
+        if event.step_failure_data and event.step_failure_data.error
+        else ""
+        for event in result.all_events
+        if event.is_step_failure
+    )
+
+
+def test_a_range_run_spends_one_post_and_records_the_job_on_every_partition(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    result = export(live_sim, tmp_path, instance)
+    assert result.success
+    materializations = result.asset_materializations_for_node("usage_export_job")
+    assert sorted(partition_of(m) for m in materializations) == [
+        FIRST,
+        (TODAY - timedelta(days=11)).isoformat(),
+        LAST,
+    ]
+    assert len({m.metadata["export_job_id"].value for m in materializations}) == 1
+    assert materializations[0].metadata["window_start"].value == f"{FIRST}T00:00:00Z"
+    assert materializations[0].metadata["window_end"].value == f"{LAST}T23:59:59Z"
+    assert live_sim.simulator.store.post_limiter.used(DEFAULT_ORG_ID, datetime.now(UTC)) == 1
+    ledger = PostQuotaLedger(
+        tmp_path / "quota.sqlite",
+        api_url=live_sim.base_url,
+        org_id=DEFAULT_ORG_ID,
+        limit=10,
+        window=timedelta(hours=24),
+    )
+    assert [a["outcome"] for a in ledger.attempts()] == ["created"]
+    assert materializations[0].metadata["quota_left"].value == 9
+    for m in materializations:
+        assert "X-Amz" not in str(m.metadata)
+
+
+def test_download_and_load_holds_exactly_the_simulators_rows_and_reruns_do_not_duplicate(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    assert export(live_sim, tmp_path, instance).success
+    loaded = download_and_load(live_sim, tmp_path, instance)
+    assert loaded.success
+    expected = expected_job_ids(live_sim, FIRST, LAST, datetime.now(UTC))
+    assert warehouse_job_ids(tmp_path) == expected
+    checks = loaded.get_asset_check_evaluations()
+    assert len(checks) == 4 and all(c.passed for c in checks)
+    raw = loaded.asset_materializations_for_node("raw_usage_files")[0].metadata
+    assert int_metadata(raw, "rows") == len(expected) and int_metadata(raw, "parts") >= 2
+
+    again = download_and_load(live_sim, tmp_path, instance)
+    assert again.success
+    assert warehouse_job_ids(tmp_path) == expected
+    # A fresh export of the same days replaces rows by job_id, still without duplicates.
+    assert export(live_sim, tmp_path, instance).success
+    assert download_and_load(live_sim, tmp_path, instance).success
+    assert warehouse_job_ids(tmp_path) == expected
+
+
+def test_quota_exhausted_fails_before_any_post(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    assert export(live_sim, tmp_path, instance, max_posts=1).success
+    second = export(live_sim, tmp_path, instance, max_posts=1)
+    assert not second.success
+    assert "quota exhausted" in failure_message(second) and "next slot at" in failure_message(
+        second
+    )
+    assert live_sim.simulator.store.post_limiter.used(DEFAULT_ORG_ID, datetime.now(UTC)) == 1
+
+
+def test_partitions_beyond_the_lookback_fail_before_any_post(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    old = (TODAY - timedelta(days=380)).isoformat()
+    result = export(live_sim, tmp_path, instance, first=old, last=old)
+    assert not result.success
+    assert "366 days" in failure_message(result)
+    assert live_sim.simulator.store.post_limiter.used(DEFAULT_ORG_ID, datetime.now(UTC)) == 0
+
+
+def test_failed_export_gives_a_clear_error(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    live_sim.settings.faults.job_failure_rate = 1.0
+    assert export(live_sim, tmp_path, instance).success
+    result = download_and_load(live_sim, tmp_path, instance)
+    assert not result.success
+    assert "failed" in failure_message(result) and "re-creates" in failure_message(result)
+
+
+def test_empty_export_is_an_empty_result(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    live_sim.settings.faults.empty_export_rate = 1.0
+    assert export(live_sim, tmp_path, instance).success
+    result = download_and_load(live_sim, tmp_path, instance)
+    assert result.success
+    assert result.asset_materializations_for_node("raw_usage_files")[0].metadata["parts"].value == 0
+    assert warehouse_job_ids(tmp_path) == []
+
+
+def test_missing_required_column_fails_and_keeps_earlier_rows(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    assert export(live_sim, tmp_path, instance).success
+    assert download_and_load(live_sim, tmp_path, instance).success
+    before = warehouse_job_ids(tmp_path)
+    live_sim.settings.faults.schema_drift = SchemaDrift(missing_columns=("TOTAL_CREDITS",))
+    assert export(live_sim, tmp_path, instance).success
+    result = download_and_load(live_sim, tmp_path, instance)
+    assert not result.success
+    assert "TOTAL_CREDITS" in failure_message(result)
+    assert warehouse_job_ids(tmp_path) == before
+
+
+def test_unknown_extra_column_is_reported_and_loaded_around(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    live_sim.settings.faults.schema_drift = SchemaDrift(extra_columns=("IS_DEFAULT_BRANCH",))
+    assert export(live_sim, tmp_path, instance).success
+    result = download_and_load(live_sim, tmp_path, instance)
+    assert result.success
+    metadata = result.asset_materializations_for_node("job_runs")[0].metadata
+    assert metadata["unknown_columns"].value == "IS_DEFAULT_BRANCH"
+    assert warehouse_job_ids(tmp_path) == expected_job_ids(live_sim, FIRST, LAST, datetime.now(UTC))
+
+
+def test_rows_outside_the_window_are_counted_not_written(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    # The export covers three days, the load only its middle one.
+    assert export(live_sim, tmp_path, instance).success
+    middle = (TODAY - timedelta(days=11)).isoformat()
+    result = download_and_load(live_sim, tmp_path, instance, first=middle, last=middle)
+    assert result.success
+    metadata = result.asset_materializations_for_node("job_runs")[0].metadata
+    assert int_metadata(metadata, "rows_outside_window") > 0
+    day = date.fromisoformat(middle)
+    assert warehouse_job_ids(tmp_path) == warehouse_job_ids(tmp_path, day, day)
+    with duckdb.connect(str(tmp_path / "usage.duckdb")) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM circleci.job_runs WHERE usage_date <> ?", [day]
+        ).fetchone() == (0,)
+
+
+def test_no_secret_reaches_the_event_log(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    export(live_sim, tmp_path, instance)
+    loaded = download_and_load(live_sim, tmp_path, instance)
+    assert loaded.success
+    everything = " ".join(
+        str(entry) for run in instance.get_runs() for entry in instance.all_logs(run.run_id)
+    )
+    assert "simulated-circleci-token" not in everything
+    assert "X-Amz-Signature" not in everything
+    assert "export_job_id" in everything  # the log was really read

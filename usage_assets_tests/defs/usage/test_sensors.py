@@ -1,0 +1,164 @@
+"""The sensor against a real instance and the simulator: state changes, run requests, backoff."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from usage_assets.defs.usage.export_jobs import usage_export_job
+from usage_assets.defs.usage.export_lookup import EXPORT_JOB_ASSET_KEY, EXPORT_JOB_ID_TAG
+from usage_assets.defs.usage.sensors import download_and_load_usage, usage_export_job_sensor
+from usage_assets.ingest.pending_exports import SensorCursor
+from usage_assets.simulator.server import SimulatorServer
+from usage_assets.simulator.settings import SimulatorSettings
+from usage_assets_tests.defs.usage.pipeline_fixtures import (
+    job_id_of,
+    pipeline_resources,
+    range_tags,
+)
+
+TODAY = datetime.now(UTC).date()
+FIRST = (TODAY - timedelta(days=9)).isoformat()
+LAST = (TODAY - timedelta(days=8)).isoformat()
+
+
+@pytest.fixture
+def slow_sim() -> Iterator[SimulatorServer]:
+    settings = SimulatorSettings(
+        processing_time=timedelta(hours=1), rows_per_day=10, get_limit=10_000
+    )
+    with SimulatorServer(settings) as server:
+        yield server
+
+
+def create_export(sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance) -> str:
+    result = dg.materialize(
+        [usage_export_job],
+        resources=pipeline_resources(sim, tmp_path),
+        instance=instance,
+        tags=range_tags(FIRST, LAST),
+    )
+    job_id = job_id_of(result)
+    sim.simulator.store.wait_until_written(job_id)
+    return job_id
+
+
+def tick(
+    sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance, cursor: str | None
+) -> dg.SensorResult:
+    resources = pipeline_resources(sim, tmp_path)
+    context = dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources={k: resources[k] for k in ("circleci", "post_quota")},
+    )
+    result = usage_export_job_sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    return result
+
+
+def test_no_pending_jobs_skips(
+    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    result = tick(slow_sim, tmp_path, instance, None)
+    assert result.skip_reason is not None and "no pending export jobs" in str(result.skip_reason)
+
+
+def test_pending_job_is_tracked_then_downloaded_once_complete(
+    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    job_id = create_export(slow_sim, tmp_path, instance)
+    first = tick(slow_sim, tmp_path, instance, None)
+    assert not first.run_requests
+    assert SensorCursor.parse(first.cursor).pending[job_id].state in ("created", "processing")
+
+    slow_sim.settings.processing_time = timedelta(0)
+    done = tick(slow_sim, tmp_path, instance, first.cursor)
+    assert done.run_requests is not None
+    (request,) = done.run_requests
+    assert request.run_key == f"download:{job_id}"
+    assert request.job_name == download_and_load_usage.name
+    assert request.tags[EXPORT_JOB_ID_TAG] == job_id
+    assert request.partition_key_range == dg.PartitionKeyRange(FIRST, LAST)
+    observed = {
+        (e.partition, e.metadata["state"].value)
+        for e in done.asset_events
+        if isinstance(e, dg.AssetObservation)
+    }
+    assert observed == {(FIRST, "completed"), (LAST, "completed")}
+    assert SensorCursor.parse(done.cursor).pending == {}
+
+    # Nothing left to do: the job is never requested twice.
+    assert not tick(slow_sim, tmp_path, instance, done.cursor).run_requests
+
+
+def test_a_tick_seeing_part_of_a_runs_materializations_tracks_the_whole_export(
+    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    # The export run writes one materialization per partition; a tick can land between them.
+    # The tick here sees only the last one, and must still download the export's whole range.
+    job_id = create_export(slow_sim, tmp_path, instance)
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=EXPORT_JOB_ASSET_KEY), limit=10, ascending=True
+    ).records
+    assert [r.partition_key for r in records] == [FIRST, LAST]
+    cursor = SensorCursor(after_storage_id=records[0].storage_id).serialize()
+
+    slow_sim.settings.processing_time = timedelta(0)
+    result = tick(slow_sim, tmp_path, instance, cursor)
+    assert result.run_requests is not None
+    (request,) = result.run_requests
+    assert request.run_key == f"download:{job_id}"
+    assert request.partition_key_range == dg.PartitionKeyRange(FIRST, LAST)
+
+
+def test_failed_job_is_recreated_with_the_next_attempt(
+    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    slow_sim.settings.processing_time = timedelta(0)
+    slow_sim.settings.faults.job_failure_rate = 1.0
+    job_id = create_export(slow_sim, tmp_path, instance)
+    result = tick(slow_sim, tmp_path, instance, None)
+    assert result.run_requests is not None
+    (request,) = result.run_requests
+    assert request.run_key == f"recreate:{job_id}"
+    assert request.tags["usage/export_attempt"] == "2"
+    assert request.tags["usage/recreates_export_job_id"] == job_id
+    assert {e.metadata["state"].value for e in result.asset_events} == {"failed"}
+
+
+def test_get_rate_limit_pauses_polling(
+    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    create_export(slow_sim, tmp_path, instance)
+    slow_sim.simulator.store.get_limiter.limit = 0
+    limited = tick(slow_sim, tmp_path, instance, None)
+    assert SensorCursor.parse(limited.cursor).pause_until is not None
+    paused = tick(slow_sim, tmp_path, instance, limited.cursor)
+    assert "paused until" in str(paused.skip_reason)
+
+
+def test_sensor_polls_at_most_its_get_budget_per_tick(
+    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    for offset in range(7):
+        day = (TODAY - timedelta(days=20 + offset)).isoformat()
+        dg.materialize(
+            [usage_export_job],
+            resources=pipeline_resources(slow_sim, tmp_path),
+            instance=instance,
+            tags=range_tags(day, day),
+        )
+    before = slow_sim.simulator.store.get_limiter.used(
+        "get:" + pipeline_resources(slow_sim, tmp_path)["circleci"].org_id, datetime.now(UTC)
+    )
+    result = tick(slow_sim, tmp_path, instance, None)
+    after = slow_sim.simulator.store.get_limiter.used(
+        "get:" + pipeline_resources(slow_sim, tmp_path)["circleci"].org_id, datetime.now(UTC)
+    )
+    assert after - before == 5  # USAGE_SENSOR_MAX_GETS_PER_TICK default
+    assert len(SensorCursor.parse(result.cursor).pending) == 7

@@ -1,0 +1,121 @@
+"""The sensor's decisions, as pure functions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from usage_assets.circleci import ExportState
+from usage_assets.ingest.pending_exports import (
+    MAX_ATTEMPTS,
+    Action,
+    PendingJob,
+    SensorCursor,
+    decide,
+)
+
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def job(**overrides: object) -> PendingJob:
+    fields: dict[str, object] = {
+        "job_id": "j1",
+        "first_partition": "2026-11-01",
+        "last_partition": "2026-11-10",
+        "seen_at": (NOW - timedelta(minutes=5)).isoformat(),
+    }
+    fields.update(overrides)
+    return PendingJob(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("state", "pending", "quota_left", "action", "changed"),
+    [
+        (ExportState.CREATED, job(), 5, Action.WAIT, False),
+        (ExportState.PROCESSING, job(), 5, Action.WAIT, True),
+        (ExportState.COMPLETED, job(state="processing"), 0, Action.DOWNLOAD, True),
+        (ExportState.FAILED, job(), 5, Action.RECREATE, True),
+        (ExportState.FAILED, job(), 0, Action.WAIT, True),
+        (ExportState.FAILED, job(attempt=MAX_ATTEMPTS), 5, Action.GIVE_UP, True),
+        (
+            ExportState.PROCESSING,
+            job(state="processing", seen_at=(NOW - timedelta(hours=4, minutes=1)).isoformat()),
+            5,
+            Action.RECREATE,
+            False,
+        ),
+    ],
+)
+def test_decide(
+    state: ExportState, pending: PendingJob, quota_left: int, action: Action, changed: bool
+) -> None:
+    decision = decide(pending, state, NOW, error_reason="boom", quota_left=quota_left)
+    assert (decision.action, decision.state_changed) == (action, changed)
+    assert decision.job.state == state.value
+    assert decision.job.last_polled_at == NOW.isoformat()
+
+
+def test_failure_reasons_are_explained() -> None:
+    assert (
+        "boom" in decide(job(), ExportState.FAILED, NOW, error_reason="boom", quota_left=1).reason
+    )
+    stuck = decide(
+        job(seen_at=(NOW - timedelta(hours=5)).isoformat()), ExportState.CREATED, NOW, quota_left=1
+    )
+    assert "stuck in created" in stuck.reason
+    assert (
+        "waiting for a free POST slot"
+        in decide(job(), ExportState.FAILED, NOW, quota_left=0).reason
+    )
+
+
+def test_cursor_round_trips_and_newer_covering_jobs_supersede_older_ones() -> None:
+    cursor = SensorCursor(after_storage_id=7)
+    cursor.track(job(job_id="old", first_partition="2026-11-03", last_partition="2026-11-05"))
+    cursor.track(job(job_id="other", first_partition="2026-11-20", last_partition="2026-11-21"))
+    cursor.track(job(job_id="new"))
+    assert set(cursor.pending) == {"other", "new"}
+    again = SensorCursor.parse(cursor.serialize())
+    assert again.after_storage_id == 7 and again.pending == cursor.pending
+    assert SensorCursor.parse(None).pending == {}
+
+
+def test_tracking_a_pending_job_again_widens_it_and_keeps_its_poll_state() -> None:
+    cursor = SensorCursor()
+    polled = NOW.isoformat()
+    cursor.track(
+        job(
+            job_id="a",
+            first_partition="2026-10-01",
+            last_partition="2026-10-11",
+            state="processing",
+            last_polled_at=polled,
+        )
+    )
+    cursor.track(job(job_id="a", first_partition="2026-10-12", last_partition="2026-10-31"))
+    tracked = cursor.pending["a"]
+    assert (tracked.first_partition, tracked.last_partition) == ("2026-10-01", "2026-10-31")
+    assert (tracked.state, tracked.last_polled_at) == ("processing", polled)
+
+
+def test_least_recently_polled_jobs_go_first() -> None:
+    cursor = SensorCursor()
+    cursor.track(
+        job(
+            job_id="a",
+            first_partition="2026-10-01",
+            last_partition="2026-10-01",
+            last_polled_at=NOW.isoformat(),
+        )
+    )
+    cursor.track(job(job_id="b", first_partition="2026-10-02", last_partition="2026-10-02"))
+    cursor.track(
+        job(
+            job_id="c",
+            first_partition="2026-10-03",
+            last_partition="2026-10-03",
+            last_polled_at=(NOW - timedelta(minutes=1)).isoformat(),
+        )
+    )
+    assert [j.job_id for j in cursor.due_for_poll(2)] == ["b", "c"]

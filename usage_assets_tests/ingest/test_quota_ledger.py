@@ -1,0 +1,137 @@
+"""The POST quota ledger: atomic across processes, persistent, honest about every attempt."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from usage_assets.ingest.quota_ledger import PostOutcome, PostQuotaLedger, QuotaExhaustedError
+from usage_assets_tests.helpers import FakeClock
+
+API = "http://127.0.0.1:9/api/v2"
+ORG = "b9291e0d-a11e-41fb-8517-c545388b5953"
+
+
+def ledger(path: Path, clock: FakeClock, limit: int = 3, **kwargs: object) -> PostQuotaLedger:
+    options = {
+        "api_url": API,
+        "org_id": ORG,
+        "limit": limit,
+        "window": timedelta(hours=24),
+        "clock": clock,
+    }
+    options.update(kwargs)
+    return PostQuotaLedger(path, **options)  # type: ignore[arg-type]
+
+
+def test_reserves_up_to_the_limit_then_names_the_next_slot(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    book = ledger(tmp_path / "q.sqlite", clock)
+    first = clock.now
+    for _ in range(3):
+        book.reserve()
+        clock.advance(timedelta(hours=1))
+    with pytest.raises(QuotaExhaustedError, match="quota exhausted") as caught:
+        book.reserve()
+    assert caught.value.next_slot_at == first + timedelta(hours=24)
+    assert "next slot at 2026-11-21T12:00:00+00:00" in str(caught.value)
+    status = book.status()
+    assert (status.used, status.left) == (3, 0)
+    clock.advance(timedelta(hours=21, seconds=1))
+    book.reserve()  # the first slot has aged out
+
+
+def test_state_survives_a_restart(tmp_path: Path, clock: FakeClock) -> None:
+    ledger(tmp_path / "q.sqlite", clock).reserve()
+    again = ledger(tmp_path / "q.sqlite", clock)
+    assert again.status().used == 1
+
+
+def test_quota_is_kept_per_api_and_org(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "q.sqlite"
+    real = ledger(path, clock, limit=1, api_url="https://circleci.com/api/v2")
+    real.reserve()
+    simulated = ledger(path, clock, limit=1)
+    other_org = ledger(path, clock, limit=1, org_id="00000000-0000-4000-8000-000000000000")
+    simulated.reserve()
+    other_org.reserve()
+    with pytest.raises(QuotaExhaustedError):
+        real.reserve()
+
+
+def test_every_attempt_is_recorded_with_its_outcome(tmp_path: Path, clock: FakeClock) -> None:
+    book = ledger(tmp_path / "q.sqlite", clock, limit=5)
+    ok = book.reserve(run_id="r1")
+    book.record(ok, PostOutcome.CREATED, export_job_id="job-1")
+    lost = book.reserve(run_id="r2")
+    book.record(lost, PostOutcome.NO_ANSWER, detail="ReadTimeout")
+    book.reserve(run_id="r3")  # the process died before recording
+    outcomes = [(a["outcome"], a["export_job_id"], a["run_id"]) for a in book.attempts()]
+    assert outcomes == [
+        ("created", "job-1", "r1"),
+        ("no_answer", None, "r2"),
+        ("reserved", None, "r3"),
+    ]
+    assert book.status().used == 3  # failures and unknowns spend slots too
+
+
+def test_a_429_blocks_until_the_window_frees(tmp_path: Path, clock: FakeClock) -> None:
+    book = ledger(tmp_path / "q.sqlite", clock, limit=10)
+    attempt = book.reserve()
+    book.record(attempt, PostOutcome.RATE_LIMITED, retry_after=timedelta(hours=5))
+    status = book.status()
+    assert status.left == 0 and status.blocked_until == clock.now + timedelta(hours=5)
+    with pytest.raises(QuotaExhaustedError) as caught:
+        book.reserve()
+    assert caught.value.next_slot_at == clock.now + timedelta(hours=5)
+    clock.advance(timedelta(hours=5, seconds=1))
+    book.reserve()
+
+
+@pytest.mark.parametrize(("limit", "window"), [(0, timedelta(hours=1)), (1, timedelta(0))])
+def test_bad_settings_are_refused(
+    tmp_path: Path, clock: FakeClock, limit: int, window: timedelta
+) -> None:
+    with pytest.raises(ValueError, match="POST quota"):
+        ledger(tmp_path / "q.sqlite", clock, limit=limit, window=window)
+
+
+def _race(
+    path: str, start: multiprocessing.synchronize.Event, results: multiprocessing.Queue[str]
+) -> None:
+    book = PostQuotaLedger(
+        Path(path), api_url=API, org_id=ORG, limit=10, window=timedelta(hours=24)
+    )
+    start.wait()
+    try:
+        book.reserve()
+        results.put("reserved")
+    except QuotaExhaustedError:
+        results.put("refused")
+
+
+def test_twenty_processes_racing_never_exceed_the_quota(tmp_path: Path) -> None:
+    path = str(tmp_path / "q.sqlite")
+    PostQuotaLedger(Path(path), api_url=API, org_id=ORG, limit=10, window=timedelta(hours=24))
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    results = ctx.Queue()
+    workers = [ctx.Process(target=_race, args=(path, start, results)) for _ in range(20)]
+    for worker in workers:
+        worker.start()
+    start.set()
+    outcomes = [results.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert outcomes.count("reserved") == 10
+    assert outcomes.count("refused") == 10
+
+
+def test_naive_clock_values_are_normalised(tmp_path: Path) -> None:
+    clock = FakeClock(datetime(2026, 11, 20, 12, tzinfo=UTC))
+    book = ledger(tmp_path / "q.sqlite", clock)
+    assert book.reserve().reserved_at.tzinfo is not None
