@@ -37,10 +37,11 @@ TEST_DATES ?= 2027-01-01T00:05:00Z 2027-10-31T00:05:00Z 2028-03-01T00:05:00Z
 test-dates: setup ## the whole suite again with the clock moved to each of TEST_DATES (needs libfaketime)
 	@bash .ci/test-at-dates $(TEST_DATES) -- $(PYTEST_ARGS)
 
-lint: setup ## ruff and mypy
+lint: setup ## ruff, mypy, and `dg check defs` (the code location loads)
 	$(RUN) ruff check usage_assets usage_assets_tests bench
 	$(RUN) ruff format --check usage_assets usage_assets_tests bench
 	$(RUN) mypy
+	@env -u CIRCLECI_TOKEN -u CIRCLECI_ORG_ID $(RUN) dg check defs
 
 format: setup
 	$(RUN) ruff check --fix usage_assets usage_assets_tests bench
