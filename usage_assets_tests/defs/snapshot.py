@@ -51,14 +51,14 @@ def render_definitions(defs: dg.Definitions) -> str:
         executor = job.executor_def.name
         lines.append(f"job {job.name}: {_keys(selected)} (executor {executor})")
     lines.append("# schedules")
-    for schedule in sorted(defs.schedules or [], key=lambda s: s.name):  # type: ignore[union-attr]
+    for schedule in sorted(defs.schedules or [], key=lambda s: s.name):
         assert isinstance(schedule, dg.ScheduleDefinition)
         lines.append(
             f"schedule {schedule.name}: job {schedule.job_name},"
             f" default {schedule.default_status.value}, timezone {schedule.execution_timezone}"
         )
     lines.append("# sensors")
-    for sensor in sorted(defs.sensors or [], key=lambda s: s.name):  # type: ignore[union-attr]
+    for sensor in sorted(defs.sensors or [], key=lambda s: s.name):
         assert isinstance(sensor, dg.SensorDefinition)
         targets = sorted(t.job_name for t in sensor.targets) if sensor.targets else []
         lines.append(
