@@ -101,7 +101,7 @@ def bench_backfill(days: int) -> dict[str, Any]:
     import dagster as dg
 
     from usage_assets.defs.partitions import MAX_PARTITIONS_PER_EXPORT, partition_keys_between
-    from usage_assets.defs.usage.sensors import download_and_load_usage
+    from usage_assets.defs.usage.jobs import download_and_load_usage
     from usage_assets.dev.local_stack import local_stack
     from usage_assets.simulator.server import SimulatorServer
     from usage_assets.simulator.settings import DEFAULT_ORG_ID, SimulatorSettings
@@ -147,8 +147,8 @@ def bench_sensor(pending: int, ticks: int) -> dict[str, Any]:
 
     from usage_assets.circleci import UsageApiClient
     from usage_assets.config import current_config
+    from usage_assets.defs.constants import EXPORT_ASSET_KEY, EXPORT_ID_METADATA
     from usage_assets.defs.resources import CircleCIUsageResource, PostQuotaResource
-    from usage_assets.defs.usage.export_lookup import EXPORT_JOB_ASSET_KEY, EXPORT_JOB_ID_METADATA
     from usage_assets.defs.usage.sensors import usage_export_job_sensor
     from usage_assets.simulator.server import SimulatorServer
     from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN, SimulatorSettings
@@ -170,9 +170,9 @@ def bench_sensor(pending: int, ticks: int) -> dict[str, Any]:
                 job = client.create_export(start, start + timedelta(days=1, seconds=-1))
                 instance.report_runless_asset_event(
                     dg.AssetMaterialization(
-                        EXPORT_JOB_ASSET_KEY,
+                        EXPORT_ASSET_KEY,
                         partition=day.isoformat(),
-                        metadata={EXPORT_JOB_ID_METADATA: job.id},
+                        metadata={EXPORT_ID_METADATA: job.id},
                     )
                 )
         resources = {

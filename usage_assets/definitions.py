@@ -18,16 +18,13 @@ from usage_assets.defs.resources import (
 from usage_assets.defs.usage.checks import job_runs_checks
 from usage_assets.defs.usage.export_jobs import usage_export_job
 from usage_assets.defs.usage.job_runs import job_runs
+from usage_assets.defs.usage.jobs import create_usage_export, download_and_load_usage
 from usage_assets.defs.usage.raw_files import raw_usage_files
 from usage_assets.defs.usage.schedules import (
     daily_usage_export_schedule,
     weekly_usage_reexport_schedule,
 )
-from usage_assets.defs.usage.sensors import (
-    create_usage_export,
-    download_and_load_usage,
-    usage_export_job_sensor,
-)
+from usage_assets.defs.usage.sensors import usage_export_job_sensor
 from usage_assets.ingest.warehouse import WAREHOUSE_DUCKDB_CONFIG
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from usage_assets.defs.partitions import partition_keys_between
-from usage_assets.defs.usage.sensors import download_and_load_usage
+from usage_assets.defs.usage.jobs import download_and_load_usage
 from usage_assets.dev.local_stack import REPO_ROOT, LocalStack, local_stack
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import SimulatorSettings

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from usage_assets.defs.partitions import partition_keys_between
-from usage_assets.defs.usage.sensors import download_and_load_usage
+from usage_assets.defs.usage.jobs import download_and_load_usage
 from usage_assets.dev.local_stack import local_stack
 from usage_assets.ingest.quota_ledger import PostQuotaLedger
 from usage_assets.simulator.server import SimulatorServer

@@ -23,7 +23,7 @@ import duckdb
 from usage_assets.circleci.export_format import EXPORT_COLUMN_NAMES
 from usage_assets.config import DEFAULT_REFERENCE_DIR, current_config
 from usage_assets.defs.partitions import MAX_PARTITIONS_PER_EXPORT, partition_keys_between
-from usage_assets.defs.usage.sensors import download_and_load_usage
+from usage_assets.defs.usage.jobs import download_and_load_usage
 from usage_assets.dev.local_stack import REPO_ROOT, LocalStack, local_stack
 from usage_assets.ingest.quota_ledger import PostQuotaLedger
 from usage_assets.simulator.server import SimulatorServer

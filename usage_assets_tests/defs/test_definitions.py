@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from usage_assets.definitions import defs
-from usage_assets.defs.usage.sensors import RANGE_END_TAG, RANGE_START_TAG
+from usage_assets.defs.constants import RANGE_END_TAG, RANGE_START_TAG
 from usage_assets_tests.defs.snapshot import SNAPSHOT_PATH, render_definitions
 
 

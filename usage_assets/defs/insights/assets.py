@@ -25,9 +25,10 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from usage_assets.defs.constants import INSIGHTS_GROUP, OWNERS, WAREHOUSE_POOL
 from usage_assets.defs.partitions import daily_partitions, partition_day
 from usage_assets.defs.resources import InsightsResource, warehouse_connection
-from usage_assets.defs.usage.job_runs import WAREHOUSE_POOL, job_runs
+from usage_assets.defs.usage.job_runs import job_runs
 from usage_assets.ingest.job_runs_rules import RuleResult
 from usage_assets.ingest.warehouse import JOB_RUNS
 from usage_assets.insights import (
@@ -43,8 +44,6 @@ from usage_assets.insights import (
 )
 from usage_assets.insights.common import SCHEMA, count_rows, loaded_range, table
 
-GROUP = "circleci_insights"
-_OWNERS = ["team:data-platform"]
 _TOP = 10
 
 DAILY_USAGE = dg.AssetKey(daily_usage.NAME)
@@ -95,9 +94,9 @@ def _spec(
         key,
         description=description,
         deps=deps,
-        group_name=GROUP,
+        group_name=INSIGHTS_GROUP,
         kinds=kinds or {"duckdb", "sql"},
-        owners=_OWNERS,
+        owners=OWNERS,
         metadata=metadata,
         automation_condition=None if partitioned else ROLLUP_AUTOMATION,
     )

@@ -10,9 +10,10 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from usage_assets.defs.constants import RANGE_END_TAG, RANGE_START_TAG, WAREHOUSE_POOL
 from usage_assets.defs.partitions import partition_day
 from usage_assets.defs.resources import warehouse_connection
-from usage_assets.defs.usage.job_runs import WAREHOUSE_POOL, job_runs
+from usage_assets.defs.usage.job_runs import job_runs
 from usage_assets.ingest.job_runs_rules import (
     RuleResult,
     credits_add_up,
@@ -26,8 +27,6 @@ UNIQUE_JOB_ID_CHECK = "job_id_unique"
 CREDITS_CHECK = "credit_components_sum_to_total"
 WINDOW_CHECK = "usage_date_inside_window"
 
-_RANGE_START = "dagster/asset_partition_range_start"
-_RANGE_END = "dagster/asset_partition_range_end"
 _PARTITION = "dagster/partition"
 
 
@@ -89,8 +88,8 @@ def job_runs_checks(
 
 def _run_window(tags: Mapping[str, str]) -> tuple[str | None, str | None]:
     get = tags.get
-    if get(_RANGE_START) and get(_RANGE_END):
-        return get(_RANGE_START), get(_RANGE_END)
+    if get(RANGE_START_TAG) and get(RANGE_END_TAG):
+        return get(RANGE_START_TAG), get(RANGE_END_TAG)
     partition = get(_PARTITION)
     return partition, partition
 

@@ -18,28 +18,31 @@ from usage_assets.circleci import (
     UsageApiError,
 )
 from usage_assets.circleci.timestamps import format_rfc3339, utc_now
+from usage_assets.defs.constants import (
+    ATTEMPT_METADATA,
+    ATTEMPT_TAG,
+    EXPORT_ID_METADATA,
+    OWNERS,
+    PARTITION_RANGE_METADATA,
+    POST_POOL,
+    RECREATES_METADATA,
+    RECREATES_TAG,
+    STATE_METADATA,
+    USAGE_GROUP,
+)
 from usage_assets.defs.partitions import MAX_PARTITIONS_PER_EXPORT, daily_partitions, export_window
 from usage_assets.defs.resources import CircleCIUsageResource, PostQuotaResource, quota_metadata
-from usage_assets.defs.usage.export_lookup import (
-    EXPORT_JOB_ID_METADATA,
-    PARTITION_RANGE_METADATA,
-    format_partition_range,
-)
+from usage_assets.defs.usage.export_lookup import format_partition_range
 from usage_assets.ingest.quota_ledger import PostOutcome, PostQuotaLedger, QuotaExhaustedError
-
-POST_POOL = "circleci_export_post"
-GROUP = "circleci_usage"
-RECREATES_TAG = "usage/recreates_export_job_id"
-ATTEMPT_TAG = "usage/export_attempt"
 
 
 @dg.asset(
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_EXPORT),
     pool=POST_POOL,
-    group_name=GROUP,
+    group_name=USAGE_GROUP,
     kinds={"circleci", "api"},
-    owners=["team:data-platform"],
+    owners=OWNERS,
 )
 def usage_export_job(
     context: dg.AssetExecutionContext,
@@ -103,18 +106,18 @@ def usage_export_job(
     )
     tags = context.run.tags
     metadata: dict[str, Any] = {
-        EXPORT_JOB_ID_METADATA: job.id,
+        EXPORT_ID_METADATA: job.id,
         "window_start": body["start"],
         "window_end": body["end"],
         PARTITION_RANGE_METADATA: format_partition_range(key_range.start, key_range.end),
-        "state": job.state.value,
+        STATE_METADATA: job.state.value,
         "requested_at": format_rfc3339(utc_now()),
         "shared_org_ids": ", ".join(circleci.shared_org_ids) or "none",
-        "attempt": int(tags.get(ATTEMPT_TAG, "1")),
+        ATTEMPT_METADATA: int(tags.get(ATTEMPT_TAG, "1")),
         **quota_metadata(ledger.status()),
     }
     if RECREATES_TAG in tags:
-        metadata["recreates_export_job_id"] = tags[RECREATES_TAG]
+        metadata[RECREATES_METADATA] = tags[RECREATES_TAG]
     return dg.MaterializeResult(metadata=metadata)
 
 

@@ -12,12 +12,8 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-EXPORT_JOB_ID_TAG = "usage/export_job_id"
-EXPORT_JOB_ASSET_KEY = dg.AssetKey("usage_export_job")
-EXPORT_JOB_ID_METADATA = "export_job_id"
-# Every partition's materialization names the whole range its export job covers, so a reader that
-# sees only some of a run's materializations (the sensor, mid-run) still knows all of it.
-PARTITION_RANGE_METADATA = "partition_range"
+from usage_assets.defs.constants import EXPORT_ASSET_KEY, EXPORT_ID_METADATA
+
 _RANGE_SEPARATOR = " .. "
 
 
@@ -49,7 +45,7 @@ def latest_export_job_by_partition(
     while wanted - set(found):
         result = instance.fetch_materializations(
             dg.AssetRecordsFilter(
-                asset_key=EXPORT_JOB_ASSET_KEY, asset_partitions=list(wanted - set(found))
+                asset_key=EXPORT_ASSET_KEY, asset_partitions=list(wanted - set(found))
             ),
             limit=1000,
             cursor=cursor,
@@ -63,7 +59,7 @@ def latest_export_job_by_partition(
                 or record.partition_key in found
             ):
                 continue
-            job_id = materialization.metadata.get(EXPORT_JOB_ID_METADATA)
+            job_id = materialization.metadata.get(EXPORT_ID_METADATA)
             if job_id is not None:
                 found[record.partition_key] = str(job_id.value)
         if not result.has_more:

@@ -3,20 +3,18 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from usage_assets.defs.constants import EXPORT_ID_TAG, OWNERS, USAGE_GROUP, WAREHOUSE_POOL
 from usage_assets.defs.partitions import daily_partitions, partition_day
 from usage_assets.defs.resources import (
     CircleCIUsageResource,
     RawStoreResource,
     warehouse_connection,
 )
-from usage_assets.defs.usage.export_jobs import GROUP
-from usage_assets.defs.usage.export_lookup import EXPORT_JOB_ID_TAG, assign_exports
+from usage_assets.defs.usage.export_lookup import assign_exports
 from usage_assets.defs.usage.raw_files import raw_usage_files
 from usage_assets.ingest.cleaning import CLEAN_SCHEMA, ExportFormatError
 from usage_assets.ingest.raw_store import job_dir, part_paths, read_manifest
 from usage_assets.ingest.warehouse import JOB_RUNS, LoadReport, job_runs_columns, load_window
-
-WAREHOUSE_POOL = "usage_warehouse_writer"
 
 JOB_RUNS_SCHEMA = dg.TableSchema(
     columns=[dg.TableColumn(name, sql_type) for name, sql_type in job_runs_columns().items()]
@@ -28,9 +26,9 @@ JOB_RUNS_SCHEMA = dg.TableSchema(
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
-    group_name=GROUP,
+    group_name=USAGE_GROUP,
     kinds={"duckdb", "polars"},
-    owners=["team:data-platform"],
+    owners=OWNERS,
     metadata={
         "dagster/table_name": JOB_RUNS,
         "dagster/column_schema": JOB_RUNS_SCHEMA,
@@ -50,7 +48,7 @@ def job_runs(
     `load_run_id` on each row say which export and which Dagster run it came from.
     """
     assignments = assign_exports(
-        context.instance, context.partition_keys, context.run.tags.get(EXPORT_JOB_ID_TAG)
+        context.instance, context.partition_keys, context.run.tags.get(EXPORT_ID_TAG)
     )
     reports: list[LoadReport] = []
     for assignment in assignments:

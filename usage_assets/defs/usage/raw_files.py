@@ -14,10 +14,11 @@ from usage_assets.circleci import (
     UsageApiClient,
     UsageApiError,
 )
+from usage_assets.defs.constants import EXPORT_ID_TAG, OWNERS, USAGE_GROUP
 from usage_assets.defs.partitions import daily_partitions
 from usage_assets.defs.resources import CircleCIUsageResource, RawStoreResource
-from usage_assets.defs.usage.export_jobs import GROUP, usage_export_job
-from usage_assets.defs.usage.export_lookup import EXPORT_JOB_ID_TAG, assign_exports
+from usage_assets.defs.usage.export_jobs import usage_export_job
+from usage_assets.defs.usage.export_lookup import assign_exports
 from usage_assets.ingest.raw_store import (
     PartRecord,
     RawExport,
@@ -32,9 +33,9 @@ from usage_assets.ingest.raw_store import (
     deps=[usage_export_job],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name=GROUP,
+    group_name=USAGE_GROUP,
     kinds={"circleci", "csv"},
-    owners=["team:data-platform"],
+    owners=OWNERS,
 )
 def raw_usage_files(
     context: dg.AssetExecutionContext, circleci: CircleCIUsageResource, raw_store: RawStoreResource
@@ -47,7 +48,7 @@ def raw_usage_files(
     fetched again. A completed job without links is a window with no usage: an empty result.
     """
     assignments = assign_exports(
-        context.instance, context.partition_keys, context.run.tags.get(EXPORT_JOB_ID_TAG)
+        context.instance, context.partition_keys, context.run.tags.get(EXPORT_ID_TAG)
     )
     exports: list[RawExport] = []
     with circleci.get_client() as client:

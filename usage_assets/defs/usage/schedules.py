@@ -10,7 +10,8 @@ from datetime import timedelta
 import dagster as dg
 
 from usage_assets.config import current_config
-from usage_assets.defs.usage.sensors import create_usage_export, range_tags
+from usage_assets.defs.constants import range_tags
+from usage_assets.defs.usage.jobs import create_usage_export
 
 TRAILING_DAYS = 7
 

@@ -19,56 +19,28 @@ from usage_assets.circleci import (
 )
 from usage_assets.circleci.timestamps import utc_now
 from usage_assets.config import current_config
-from usage_assets.defs.insights.assets import insights_daily, insights_rollups
-from usage_assets.defs.partitions import daily_partitions, partition_day, partition_keys_between
-from usage_assets.defs.resources import CircleCIUsageResource, PostQuotaResource
-from usage_assets.defs.usage.export_jobs import ATTEMPT_TAG, RECREATES_TAG, usage_export_job
-from usage_assets.defs.usage.export_lookup import (
-    EXPORT_JOB_ASSET_KEY,
-    EXPORT_JOB_ID_METADATA,
-    EXPORT_JOB_ID_TAG,
+from usage_assets.defs.constants import (
+    ATTEMPT_METADATA,
+    ATTEMPT_TAG,
+    EXPORT_ASSET_KEY,
+    EXPORT_ID_METADATA,
+    EXPORT_ID_TAG,
     PARTITION_RANGE_METADATA,
-    parse_partition_range,
+    RECREATES_TAG,
+    STATE_METADATA,
+    range_tags,
 )
-from usage_assets.defs.usage.job_runs import job_runs
-from usage_assets.defs.usage.raw_files import raw_usage_files
+from usage_assets.defs.partitions import partition_day, partition_keys_between
+from usage_assets.defs.resources import CircleCIUsageResource, PostQuotaResource
+from usage_assets.defs.usage.export_lookup import parse_partition_range
+from usage_assets.defs.usage.jobs import create_usage_export, download_and_load_usage
 from usage_assets.ingest.pending_exports import Action, Decision, PendingJob, SensorCursor, decide
-
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
-
-create_usage_export = dg.define_asset_job(
-    "create_usage_export",
-    selection=dg.AssetSelection.assets(usage_export_job),
-    partitions_def=daily_partitions,
-    description="One create-export POST for the selected days (at most 31 per run).",
-)
-# The insights ride along: the daily ones refresh the run's days, the unpartitioned roll-ups and
-# the report are rebuilt once at the end (Dagster runs unpartitioned assets of a partitioned job
-# once per run), so every load leaves the insights current without a second run. The steps form
-# one chain (download -> load -> checks -> daily insights -> roll-ups), so nothing could run in
-# parallel: one process runs them all, instead of starting a Python process per step (seconds
-# each on a small box). Pools still apply to in-process steps.
-download_and_load_usage = dg.define_asset_job(
-    "download_and_load_usage",
-    selection=dg.AssetSelection.assets(raw_usage_files, job_runs, insights_daily, insights_rollups),
-    partitions_def=daily_partitions,
-    executor_def=dg.in_process_executor,
-    description="Download a completed export's parts, load them into circleci.job_runs (with "
-    "checks), and refresh the circleci_insights tables and the report.",
-)
-
-
-def range_tags(first: str, last: str) -> dict[str, str]:
-    return {RANGE_START_TAG: first, RANGE_END_TAG: last}
 
 
 def _new_export_jobs(context: dg.SensorEvaluationContext, cursor: SensorCursor) -> None:
     """Add export jobs materialized since the last tick to the pending set."""
     result = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=EXPORT_JOB_ASSET_KEY, after_storage_id=cursor.after_storage_id
-        ),
+        dg.AssetRecordsFilter(asset_key=EXPORT_ASSET_KEY, after_storage_id=cursor.after_storage_id),
         limit=1000,
         ascending=True,
     )
@@ -78,11 +50,11 @@ def _new_export_jobs(context: dg.SensorEvaluationContext, cursor: SensorCursor) 
         materialization = record.asset_materialization
         if materialization is None or record.partition_key is None:
             continue
-        job_id_value = materialization.metadata.get(EXPORT_JOB_ID_METADATA)
+        job_id_value = materialization.metadata.get(EXPORT_ID_METADATA)
         if job_id_value is None:
             continue
         job_id = str(job_id_value.value)
-        attempt_value = materialization.metadata.get("attempt")
+        attempt_value = materialization.metadata.get(ATTEMPT_METADATA)
         # The run may still be writing the job's other partitions: take the whole range it names.
         range_value = materialization.metadata.get(PARTITION_RANGE_METADATA)
         first, last = (
@@ -104,9 +76,9 @@ def _observations(decision: Decision, error_reason: str | None) -> list[dg.Asset
     """One observation per partition, so each partition's page in the UI shows the job's state."""
     job = decision.job
     metadata: dict[str, Any] = {
-        EXPORT_JOB_ID_METADATA: job.job_id,
-        "state": job.state,
-        "attempt": job.attempt,
+        EXPORT_ID_METADATA: job.job_id,
+        STATE_METADATA: job.state,
+        ATTEMPT_METADATA: job.attempt,
     }
     if decision.reason:
         metadata["note"] = decision.reason
@@ -116,7 +88,7 @@ def _observations(decision: Decision, error_reason: str | None) -> list[dg.Asset
         partition_day(job.first_partition), partition_day(job.last_partition)
     )
     return [
-        dg.AssetObservation(asset_key=EXPORT_JOB_ASSET_KEY, partition=key, metadata=metadata)
+        dg.AssetObservation(asset_key=EXPORT_ASSET_KEY, partition=key, metadata=metadata)
         for key in keys
     ]
 
@@ -178,7 +150,7 @@ def usage_export_job_sensor(
                     dg.RunRequest(
                         run_key=f"download:{job.job_id}",
                         job_name=download_and_load_usage.name,
-                        tags={**tags, EXPORT_JOB_ID_TAG: job.job_id},
+                        tags={**tags, EXPORT_ID_TAG: job.job_id},
                     )
                 )
                 del cursor.pending[job.job_id]

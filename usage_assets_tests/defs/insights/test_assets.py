@@ -14,6 +14,7 @@ import pytest
 
 from usage_assets.config import DEFAULT_REFERENCE_DIR
 from usage_assets.definitions import defs
+from usage_assets.defs.constants import range_tags
 from usage_assets.defs.insights.assets import (
     ANOMALY_CHECK,
     DAILY_USAGE,
@@ -34,7 +35,6 @@ from usage_assets_tests.defs.usage.pipeline_fixtures import (
     expected_job_ids,
     job_id_of,
     pipeline_resources,
-    range_tags,
 )
 
 TODAY = datetime.now(UTC).date()

@@ -18,9 +18,6 @@ from usage_assets.defs.resources import CircleCIUsageResource, PostQuotaResource
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
-
 
 def pipeline_resources(
     sim: SimulatorServer, tmp_path: Path, *, max_posts: int = 10
@@ -35,10 +32,6 @@ def pipeline_resources(
         "raw_store": RawStoreResource(raw_dir=str(tmp_path / "raw")),
         "warehouse": DuckDBResource(database=str(tmp_path / "usage.duckdb")),
     }
-
-
-def range_tags(first: str, last: str) -> dict[str, str]:
-    return {RANGE_START: first, RANGE_END: last}
 
 
 def expected_job_ids(sim: SimulatorServer, first: str, last: str, as_of: Any) -> list[str]:

@@ -10,6 +10,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from usage_assets.defs.constants import range_tags
 from usage_assets.defs.usage.checks import job_runs_checks
 from usage_assets.defs.usage.export_jobs import usage_export_job
 from usage_assets.defs.usage.job_runs import job_runs
@@ -24,7 +25,6 @@ from usage_assets_tests.defs.usage.pipeline_fixtures import (
     job_id_of,
     partition_of,
     pipeline_resources,
-    range_tags,
     warehouse_job_ids,
 )
 

@@ -9,16 +9,16 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from usage_assets.defs.constants import EXPORT_ASSET_KEY, EXPORT_ID_TAG, range_tags
 from usage_assets.defs.usage.export_jobs import usage_export_job
-from usage_assets.defs.usage.export_lookup import EXPORT_JOB_ASSET_KEY, EXPORT_JOB_ID_TAG
-from usage_assets.defs.usage.sensors import download_and_load_usage, usage_export_job_sensor
+from usage_assets.defs.usage.jobs import download_and_load_usage
+from usage_assets.defs.usage.sensors import usage_export_job_sensor
 from usage_assets.ingest.pending_exports import SensorCursor
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import SimulatorSettings
 from usage_assets_tests.defs.usage.pipeline_fixtures import (
     job_id_of,
     pipeline_resources,
-    range_tags,
 )
 
 TODAY = datetime.now(UTC).date()
@@ -82,7 +82,7 @@ def test_pending_job_is_tracked_then_downloaded_once_complete(
     (request,) = done.run_requests
     assert request.run_key == f"download:{job_id}"
     assert request.job_name == download_and_load_usage.name
-    assert request.tags[EXPORT_JOB_ID_TAG] == job_id
+    assert request.tags[EXPORT_ID_TAG] == job_id
     assert request.partition_key_range == dg.PartitionKeyRange(FIRST, LAST)
     observed = {
         (e.partition, e.metadata["state"].value)
@@ -103,7 +103,7 @@ def test_a_tick_seeing_part_of_a_runs_materializations_tracks_the_whole_export(
     # The tick here sees only the last one, and must still download the export's whole range.
     job_id = create_export(slow_sim, tmp_path, instance)
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=EXPORT_JOB_ASSET_KEY), limit=10, ascending=True
+        dg.AssetRecordsFilter(asset_key=EXPORT_ASSET_KEY), limit=10, ascending=True
     ).records
     assert [r.partition_key for r in records] == [FIRST, LAST]
     cursor = SensorCursor(after_storage_id=records[0].storage_id).serialize()
