@@ -296,48 +296,84 @@ def _weekly_series(
     return weeks, names, {(p.week, p.series): p for p in points}
 
 
+_TITLE = "CircleCI usage report"
+
+
 def render(data: ReportData) -> str:
-    """The whole report as one HTML document."""
-    title = "CircleCI usage report"
-    parts = [
+    """The whole report as one HTML document: the sections below in reading order, one per line
+    group, so each can be read and changed alone."""
+    if data.first_day is None or data.last_day is None:
+        return "\n".join([*_document_head(), *_no_usage()])
+    sections = (
+        _document_head(),
+        _summary(data, data.first_day, data.last_day),
+        _daily_credits(data),
+        _top_projects(data),
+        _workflow_performance(data),
+        _right_sizing(data),
+        _forecast(data),
+        _chargeback(data),
+        _anomalies(data),
+        _footer(),
+    )
+    return "\n".join(line for section in sections for line in section)
+
+
+def _document_head() -> list[str]:
+    """Doctype, head with the inline style, and the title: shared by the empty report."""
+    return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{title}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{title}</h1>",
+        f"<title>{_TITLE}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{_TITLE}</h1>",
     ]
-    if data.first_day is None or data.last_day is None:
-        parts.append('<p class="muted">No usage is loaded yet.</p>')
-        parts.extend(_empty_charts())
-        parts.append("</body></html>")
-        return "\n".join(parts)
+
+
+def _no_usage() -> list[str]:
+    """The body when nothing is loaded: still the four (empty) charts, so the file has the shape
+    the sanity check and a reader expect."""
+    return [
+        '<p class="muted">No usage is loaded yet.</p>',
+        *_empty_charts(),
+        "</body></html>",
+    ]
+
+
+def _summary(data: ReportData, first: date, last: date) -> list[str]:
+    """What the report covers (orgs, dates, when and from where) and the headline figures."""
     orgs = ", ".join(escape(o) for o in data.organizations)
-    parts.append(
-        f'<p class="muted">{orgs} · {data.first_day} to {data.last_day} '
-        f"({len(data.days)} days) · generated {data.generated_at:%Y-%m-%d %H:%M} UTC "
-        "from the <code>circleci_insights</code> tables</p>"
-    )
     costs = " + ".join(_money(v, c) for c, v in data.cost_by_currency.items()) or "no price set"
-    parts.append(
+    return [
+        f'<p class="muted">{orgs} · {first} to {last} '
+        f"({len(data.days)} days) · generated {data.generated_at:%Y-%m-%d %H:%M} UTC "
+        "from the <code>circleci_insights</code> tables</p>",
         '<div class="kpis">'
         f'<div class="kpi">job runs<b>{data.job_runs:,}</b></div>'
         f'<div class="kpi">credits<b>{data.total_credits:,.0f}</b></div>'
         f'<div class="kpi">estimated cost<b>{costs}</b></div>'
         f'<div class="kpi">right-sizing, credits/month<b>{data.saved_credits_per_month:,.0f}</b></div>'
-        "</div>"
-    )
+        "</div>",
+    ]
 
-    parts.append("<h2>Daily credits by project</h2>")
-    parts.append(
+
+def _daily_credits(data: ReportData) -> list[str]:
+    """Credits per day, the top projects stacked: where spend comes from, and when it moves."""
+    return [
+        "<h2>Daily credits by project</h2>",
         charts.stacked_bars(
             data.days,
             data.daily_series,
             title=f"Credits per day, top {TOP_PROJECTS_IN_CHART} projects stacked",
             y_label="credits",
-        )
-    )
-    parts.append(f"<h2>Top projects, last {RECENT_DAYS} days</h2>")
-    parts.append(
+        ),
+    ]
+
+
+def _top_projects(data: ReportData) -> list[str]:
+    """The most expensive projects of the recent days, with their team and estimated cost."""
+    return [
+        f"<h2>Top projects, last {RECENT_DAYS} days</h2>",
         _table(
             ["project", "organization", "team", "credits", "cost"],
             [
@@ -351,74 +387,91 @@ def render(data: ReportData) -> str:
                 for p in data.top_projects
             ],
             {3, 4},
-        )
-    )
+        ),
+    ]
 
-    parts.append("<h2>Workflow performance</h2>")
-    weeks, names, by_key = _weekly_series(data.weekly)
-    parts.append(
-        charts.line_chart(
-            weeks,
-            [(n, [_get(by_key, w, n, "p95") for w in weeks]) for n in names],
-            title="p95 duration of successful runs, per week (top workflows by credits)",
-            y_label="p95 duration",
-            fmt=charts.duration,
-            top=charts.nice_duration_ceiling(
-                max((p.p95_duration_seconds or 0.0 for p in data.weekly), default=0.0)
-            ),
-        )
-    )
-    parts.append(
-        charts.line_chart(
-            weeks,
-            [(n, [_get(by_key, w, n, "rate") for w in weeks]) for n in names],
-            title="Success rate, per week: successful / (successful + failed)",
-            y_label="success rate",
-            fmt=charts.percent,
-            top=1.0,
-        )
-    )
-    parts.append(
-        _table(
-            [
-                "project",
-                "workflow",
-                "runs",
-                "success",
-                "p50",
-                "p95",
-                "runs/day",
-                "credits",
-                "failed credits",
-                "p95 trend",
-                "success trend",
-            ],
-            [
-                [
-                    escape(w.project),
-                    escape(w.workflow),
-                    _num(w.runs),
-                    _pct(w.success_rate),
-                    charts.duration(w.p50) if w.p50 is not None else _NONE,
-                    charts.duration(w.p95) if w.p95 is not None else _NONE,
-                    _num(w.throughput, 1),
-                    _num(w.credits),
-                    _num(w.failed_credits),
-                    _trend(w.p95_trend),
-                    _trend(w.success_rate_trend),
-                ]
-                for w in data.workflows
-            ],
-            set(range(2, 11)),
-        )
-    )
-    parts.append(
+
+def _workflow_performance(data: ReportData) -> list[str]:
+    """Workflow speed and reliability: the two weekly trend charts, then the per-workflow table."""
+    return [
+        "<h2>Workflow performance</h2>",
+        _p95_duration_trend(data.weekly),
+        _success_rate_trend(data.weekly),
+        _workflow_table(data.workflows),
         '<p class="muted">Last 30 days, all branches; trends against the 30 days before. '
-        "p50/p95 over successful runs; throughput = runs per day.</p>"
+        "p50/p95 over successful runs; throughput = runs per day.</p>",
+    ]
+
+
+def _p95_duration_trend(points: Sequence[performance.WeeklyPoint]) -> str:
+    """p95 duration per week and workflow, on a time axis rounded to a readable ceiling."""
+    weeks, names, by_key = _weekly_series(points)
+    return charts.line_chart(
+        weeks,
+        [(n, [_get(by_key, w, n, "p95") for w in weeks]) for n in names],
+        title="p95 duration of successful runs, per week (top workflows by credits)",
+        y_label="p95 duration",
+        fmt=charts.duration,
+        top=charts.nice_duration_ceiling(
+            max((p.p95_duration_seconds or 0.0 for p in points), default=0.0)
+        ),
     )
 
-    parts.append("<h2>Right-sizing</h2>")
-    parts.append(
+
+def _success_rate_trend(points: Sequence[performance.WeeklyPoint]) -> str:
+    """Success rate per week and workflow, always on a 0-100 % axis so weeks compare at a glance."""
+    weeks, names, by_key = _weekly_series(points)
+    return charts.line_chart(
+        weeks,
+        [(n, [_get(by_key, w, n, "rate") for w in weeks]) for n in names],
+        title="Success rate, per week: successful / (successful + failed)",
+        y_label="success rate",
+        fmt=charts.percent,
+        top=1.0,
+    )
+
+
+def _workflow_table(workflows: Sequence[WorkflowRow]) -> str:
+    """The costliest workflows with their run counts, durations, credits and trends."""
+    return _table(
+        [
+            "project",
+            "workflow",
+            "runs",
+            "success",
+            "p50",
+            "p95",
+            "runs/day",
+            "credits",
+            "failed credits",
+            "p95 trend",
+            "success trend",
+        ],
+        [
+            [
+                escape(w.project),
+                escape(w.workflow),
+                _num(w.runs),
+                _pct(w.success_rate),
+                charts.duration(w.p50) if w.p50 is not None else _NONE,
+                charts.duration(w.p95) if w.p95 is not None else _NONE,
+                _num(w.throughput, 1),
+                _num(w.credits),
+                _num(w.failed_credits),
+                _trend(w.p95_trend),
+                _trend(w.success_rate_trend),
+            ]
+            for w in workflows
+        ],
+        set(range(2, 11)),
+    )
+
+
+def _right_sizing(data: ReportData) -> list[str]:
+    """Jobs to downsize (with the saving) and jobs at their ceiling, then the rule behind them and
+    any resource class the reference file does not know (its jobs could not be judged)."""
+    parts = [
+        "<h2>Right-sizing</h2>",
         _table(
             [
                 "project",
@@ -452,23 +505,30 @@ def render(data: ReportData) -> str:
                 for s in data.sizing
             ],
             {5, 6, 7, 8, 9},
-        )
-    )
-    parts.append(
+        ),
         '<p class="muted">Last 30 days. CPU p95: 95th percentile of each run\'s median CPU %; '
         "RAM p95: of each run's peak RAM %. Downsize when both stay at or under 80 % on the next "
-        "smaller class; at ceiling from 95 %.</p>"
-    )
+        "smaller class; at ceiling from 95 %.</p>",
+    ]
     if data.unknown_classes:
         parts.append(
             '<p class="bad">Resource classes missing from resource_classes.csv: '
             + escape(", ".join(data.unknown_classes))
             + "</p>"
         )
+    return parts
 
-    month = f"{data.forecast_month:%B %Y}" if data.forecast_month else "this month"
-    parts.append(f"<h2>Forecast for {month}</h2>")
-    parts.append(
+
+def _month(data: ReportData) -> str:
+    """The forecast month as a heading text; the forecast and chargeback sections share it."""
+    return f"{data.forecast_month:%B %Y}" if data.forecast_month else "this month"
+
+
+def _forecast(data: ReportData) -> list[str]:
+    """Month to date against projected month-end credits and budgets, as bars and as a table."""
+    month = _month(data)
+    return [
+        f"<h2>Forecast for {month}</h2>",
         charts.forecast_bars(
             [
                 charts.ForecastBar(
@@ -480,9 +540,7 @@ def render(data: ReportData) -> str:
                 for f in data.forecasts
             ],
             title=f"Month to date and projected month-end credits, {month}",
-        )
-    )
-    parts.append(
+        ),
         _table(
             ["scope", "organization", "project", "month to date", "projected", "budget", "status"],
             [
@@ -500,19 +558,26 @@ def render(data: ReportData) -> str:
                 for f in data.forecasts
             ],
             {3, 4, 5},
-        )
-    )
+        ),
+    ]
 
-    parts.append(f"<h2>Chargeback for {month}</h2>")
-    parts.append(
+
+def _chargeback(data: ReportData) -> list[str]:
+    """Credits and cost per team in the month of the last loaded day: who to charge for what."""
+    return [
+        f"<h2>Chargeback for {_month(data)}</h2>",
         _table(
             ["team", "credits", "cost"],
             [[escape(t.team), _num(t.credits), _money(t.cost, t.currency)] for t in data.teams],
             {1, 2},
-        )
-    )
-    parts.append(f"<h2>Credit anomalies, last {RECENT_DAYS} days</h2>")
-    parts.append(
+        ),
+    ]
+
+
+def _anomalies(data: ReportData) -> list[str]:
+    """Project-days whose credits stand out from their trailing norm ("new" when there was none)."""
+    return [
+        f"<h2>Credit anomalies, last {RECENT_DAYS} days</h2>",
         _table(
             ["day", "project", "organization", "credits", "trailing norm", "ratio"],
             [
@@ -527,13 +592,16 @@ def render(data: ReportData) -> str:
                 for a in data.anomalies
             ],
             {3, 4, 5},
-        )
-    )
-    parts.append(
+        ),
+    ]
+
+
+def _footer() -> list[str]:
+    """Where the definitions are and what the costs are based on; closes the document."""
+    return [
         '<p class="muted">Definitions: see the README\'s Insights section. Costs are estimates: '
         "credits times the price in price_per_credit.csv.</p></body></html>"
-    )
-    return "\n".join(parts)
+    ]
 
 
 def _get(

@@ -50,10 +50,6 @@ class SchemaDrift:
             if not name or any(ch in name for ch in ',"\r\n'):
                 raise ValueError(f"bad extra column name {name!r}")
 
-    @property
-    def is_active(self) -> bool:
-        return bool(self.extra_columns or self.missing_columns)
-
 
 def write_parts(
     rows: Iterable[tuple[str, ...]],
