@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import os
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -16,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from usage_assets.circleci.client import DEFAULT_BASE_URL
+from usage_assets.circleci.vocabulary import is_uuid
 
 # The reference files shipped with the code, versioned with it; USAGE_REFERENCE_DIR points elsewhere.
 DEFAULT_REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
@@ -77,7 +77,7 @@ def load_config(
         s.strip() for s in (_get(env, "CIRCLECI_SHARED_ORG_IDS") or "").split(",") if s.strip()
     )
     for org in shared:
-        if not _is_uuid(org):
+        if not is_uuid(org):
             raise ConfigError(
                 f"CIRCLECI_SHARED_ORG_IDS holds {org!r}, which is not an organization UUID "
                 "(comma-separated UUIDs from Organization Settings > Overview)"
@@ -172,10 +172,3 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0:
         raise ConfigError(f"{name}={text} must be positive")
     return value
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value.lower()
-    except ValueError:
-        return False

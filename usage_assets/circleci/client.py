@@ -42,6 +42,7 @@ from usage_assets.circleci.gzip_check import GzipStreamVerifier
 from usage_assets.circleci.models import ExportJob, parse_export_job
 from usage_assets.circleci.redaction import install_log_redaction
 from usage_assets.circleci.timestamps import format_rfc3339, parse_rfc3339, utc_now
+from usage_assets.circleci.vocabulary import is_uuid
 from usage_assets.circleci.window import WindowRules
 
 DEFAULT_BASE_URL = "https://circleci.com/api/v2"
@@ -157,7 +158,7 @@ class UsageApiClient:
         if problem:
             raise InvalidExportRequestError(f"export window refused before sending: {problem}")
         for org in shared_org_ids:
-            if not _is_uuid(org):
+            if not is_uuid(org):
                 raise InvalidExportRequestError(
                     f"shared org id {org!r} is not a UUID; use the organization id from "
                     "Organization Settings > Overview, not the gh/org slug"
@@ -304,14 +305,6 @@ def _as_utc(name: str, value: datetime | str) -> datetime:
             f"{name} {value.isoformat()!r} is not in UTC; the Usage API takes UTC times"
         )
     return value.astimezone(UTC)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        return False
-    return len(value) == 36
 
 
 def _api_message(response: httpx.Response) -> str:

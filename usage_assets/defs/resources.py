@@ -6,7 +6,6 @@ exist so that assets, the sensor and tests get them by name, configured from the
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -18,6 +17,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from usage_assets.circleci import DEFAULT_BASE_URL, RetryPolicy, UsageApiClient
+from usage_assets.circleci.vocabulary import is_uuid
 from usage_assets.ingest.quota_ledger import PostQuotaLedger, QuotaStatus
 from usage_assets.insights.reference_data import (
     ReferenceData,
@@ -45,16 +45,14 @@ class CircleCIUsageResource(dg.ConfigurableResource):
 
     def get_client(self, *, retry: RetryPolicy | None = None) -> UsageApiClient:
         """A new client; use it as a context manager so its connections are closed."""
-        try:
-            uuid.UUID(self.org_id)
-        except ValueError:
+        if not is_uuid(self.org_id):
             raise dg.Failure(
                 description=(
                     f"CIRCLECI_ORG_ID={self.org_id!r} is not an organization UUID. Copy the id from "
                     "CircleCI > Organization Settings > Overview (not the gh/org slug)."
                 ),
                 allow_retries=False,
-            ) from None
+            )
         return UsageApiClient(self.token, self.org_id, base_url=self.api_url, retry=retry)
 
 

@@ -26,6 +26,7 @@ from usage_assets.defs.partitions import MAX_PARTITIONS_PER_EXPORT, partition_ke
 from usage_assets.defs.usage.jobs import download_and_load_usage
 from usage_assets.dev.local_stack import REPO_ROOT, LocalStack, local_stack
 from usage_assets.ingest.quota_ledger import PostQuotaLedger
+from usage_assets.insights import cost, daily_usage
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import DEFAULT_ORG_ID, SimulatorSettings
 
@@ -112,31 +113,16 @@ def report_path(stack: LocalStack, after: datetime) -> Path:
     return Path(str(event.asset_materialization.metadata["report_path"].value))
 
 
+TOP_PROJECTS = 5
+
+
 def summarize(warehouse: Path, ledger: PostQuotaLedger, first_day: str, last_day: str) -> str:
     """The demo's summary, read from the circleci_insights tables."""
     lines: list[str] = []
-    window = [first_day, last_day]
+    first, last = date.fromisoformat(first_day), date.fromisoformat(last_day)
     with duckdb.connect(str(warehouse), read_only=True) as conn:
-        per_day = conn.execute(
-            "SELECT usage_date, sum(job_runs), sum(total_credits)"
-            " FROM circleci_insights.daily_usage WHERE usage_date BETWEEN ? AND ?"
-            " GROUP BY usage_date ORDER BY usage_date",
-            window,
-        ).fetchall()
-        top = conn.execute(
-            "SELECT project_name, any_value(team), sum(total_credits) AS credits, sum(cost),"
-            " any_value(currency) FROM circleci_insights.credit_costs"
-            " WHERE usage_date BETWEEN ? AND ? GROUP BY organization_id, project_name"
-            " ORDER BY credits DESC LIMIT 5",
-            window,
-        ).fetchall()
-        runs = dict(
-            conn.execute(
-                "SELECT project_name, sum(job_runs) FROM circleci_insights.daily_usage"
-                " WHERE usage_date BETWEEN ? AND ? GROUP BY project_name",
-                window,
-            ).fetchall()
-        )
+        per_day = daily_usage.per_day(conn, first, last)
+        top = cost.top_projects(conn, first, last, TOP_PROJECTS)
         forecast = conn.execute(
             "SELECT month, coalesce(project_name, '(organization) ' || organization_name),"
             " mtd_credits, projected_month_credits, budget_credits, budget_status"
@@ -160,9 +146,9 @@ def summarize(warehouse: Path, ledger: PostQuotaLedger, first_day: str, last_day
     lines.append("")
     lines.append("Top projects by credits and cost (circleci_insights.credit_costs):")
     lines.extend(
-        f"  {name:<22}{team:<10}{runs.get(name, 0):>7} runs{credits:>13,.0f} credits"
-        f"{money:>11,.2f} {currency}"
-        for name, team, credits, money, currency in top
+        f"  {p.project:<22}{p.team:<10}{p.job_runs:>7} runs{p.credits:>13,.0f} credits"
+        + (f"{p.cost:>11,.2f} {p.currency}" if p.cost is not None else "   no price")
+        for p in top
     )
     lines.append("")
     if forecast:

@@ -23,6 +23,7 @@ import duckdb
 import polars as pl
 
 from usage_assets.ingest.cleaning import CLEAN_SCHEMA, check_header, clean_part, read_header
+from usage_assets.ingest.duckdb_sql import fetch_one
 
 SCHEMA = "circleci"
 JOB_RUNS = f"{SCHEMA}.job_runs"
@@ -172,11 +173,12 @@ def _replace_window(
     conn.execute("BEGIN TRANSACTION")
     try:
         worker.start()
-        (report.rows_replaced,) = _one(
+        (rows_replaced,) = fetch_one(
             conn,
             f"DELETE FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ?",
             [window_start, window_end],
         )
+        report.rows_replaced = int(rows_replaced)
         # From here on every row in the window was written by this load.
         while (item := staged.get()) is not None:
             if isinstance(item, BaseException):
@@ -187,13 +189,13 @@ def _replace_window(
             scan = f"read_parquet('{item.path}')"
             if item.may_repeat_earlier_parts:
                 # Last copy wins: drop this load's earlier copies of the part's job runs.
-                (repeated,) = _one(
+                (repeated,) = fetch_one(
                     conn,
                     f"DELETE FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ?"
                     f" AND job_id IN (SELECT job_id FROM {scan})",
                     [window_start, window_end],
                 )
-                report.duplicate_rows_dropped += repeated
+                report.duplicate_rows_dropped += int(repeated)
                 report.rows_loaded -= repeated
             report.rows_loaded += item.rows_kept
             conn.execute(
@@ -303,12 +305,3 @@ def _drain(staged: queue.Queue[_StagedPart | BaseException | None]) -> None:
             staged.get_nowait()
         except queue.Empty:
             return
-
-
-def _one(
-    conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()
-) -> tuple[int, ...]:
-    row = conn.execute(sql, list(params)).fetchone()
-    if row is None:  # pragma: no cover - aggregate queries always return a row
-        raise RuntimeError(f"no row from {sql}")
-    return tuple(int(value) for value in row)

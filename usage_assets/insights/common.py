@@ -1,38 +1,18 @@
-"""What every insights module shares: the schema, job statuses, and small DuckDB helpers."""
+"""What every insights module shares: the schema, table helpers, and the status SQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
 import duckdb
 
+from usage_assets.circleci.vocabulary import FAILURE_STATUSES
+from usage_assets.ingest.duckdb_sql import fetch_one, transaction
 from usage_assets.ingest.warehouse import JOB_RUNS, ensure_job_runs_table
 
 SCHEMA = "circleci_insights"
-
-# CircleCI job statuses as they appear in JOB_BUILD_STATUS. A job "failed" when it ran and did
-# not succeed for a reason of its own (including an infrastructure failure or a timeout);
-# "canceled" is someone's (or auto-cancel's) decision, not a failure. Everything else
-# (running, queued, blocked, not_run, on_hold, ...) has no outcome yet or never ran.
-SUCCESS_STATUS = "success"
-FAILURE_STATUSES: tuple[str, ...] = ("failed", "infrastructure_fail", "timedout")
-CANCELED_STATUS = "canceled"
-
-# The eight credit columns of the export, in their documented order, then the total.
-CREDIT_COLUMNS: tuple[str, ...] = (
-    "compute_credits",
-    "dlc_credits",
-    "user_credits",
-    "storage_credits",
-    "network_credits",
-    "lease_credits",
-    "lease_overage_credits",
-    "ipranges_credits",
-    "total_credits",
-)
 
 
 def table(name: str) -> str:
@@ -55,27 +35,6 @@ def create_table(conn: duckdb.DuckDBPyConnection, name: str, columns: Mapping[st
     conn.execute(f"CREATE TABLE IF NOT EXISTS {table(name)} ({ddl})")
 
 
-@contextmanager
-def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """One DuckDB transaction: readers see the old rows or the new ones, never a half-written mix."""
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def fetch_one(
-    conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
-) -> tuple[Any, ...]:
-    row = conn.execute(sql, list(params)).fetchone()
-    if row is None:  # pragma: no cover - aggregate queries always return a row
-        raise RuntimeError(f"no row from {sql}")
-    return tuple(row)
-
-
 def count_rows(conn: duckdb.DuckDBPyConnection, name: str) -> int:
     (rows,) = fetch_one(conn, f"SELECT count(*) FROM {table(name)}")
     return int(rows)
@@ -96,6 +55,23 @@ def replace_all(
         conn.execute(f"DELETE FROM {table(name)}")
         conn.execute(f"INSERT INTO {table(name)} {select_sql}", list(params))
     return count_rows(conn, name)
+
+
+REFRESHED_AT_COLUMN = "refreshed_at"
+
+
+def replace_all_rows(
+    conn: duckdb.DuckDBPyConnection,
+    name: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """Replace a whole table with rows computed in Python, stamped with one `refreshed_at`, in one
+    transaction. `columns` name the rows' values; `refreshed_at` is set here, not by the caller."""
+    with transaction(conn):
+        conn.execute(f"DELETE FROM {table(name)}")
+        insert_rows(conn, name, [c for c in columns if c != REFRESHED_AT_COLUMN], rows)
+        conn.execute(f"UPDATE {table(name)} SET {REFRESHED_AT_COLUMN} = now()")
 
 
 def insert_rows(

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import duckdb
 
-from usage_assets.insights.common import create_table, fetch_one, replace_all, table
+from usage_assets.ingest.duckdb_sql import fetch_one
+from usage_assets.insights.common import create_table, replace_all, table
 from usage_assets.insights.daily_usage import DAILY_USAGE
 from usage_assets.insights.reference_data import UNASSIGNED_TEAM, PricePeriod, TeamAssignment
 
@@ -54,6 +56,58 @@ CHARGEBACK_COLUMNS: dict[str, str] = {
     "insights_run_id": "VARCHAR",
     "refreshed_at": "TIMESTAMPTZ",
 }
+
+
+@dataclass(frozen=True)
+class ProjectCost:
+    """A project's usage over a window: job runs and credits (daily_usage), team and estimated
+    cost (credit_costs; no cost without a price, and no team before credit_costs is built)."""
+
+    organization: str
+    project: str
+    team: str
+    job_runs: int
+    credits: float
+    cost: float | None
+    currency: str | None
+
+
+def top_projects(
+    conn: duckdb.DuckDBPyConnection, first: date, last: date, limit: int
+) -> list[ProjectCost]:
+    """The projects with the most credits in [first, last], most first: the one answer to "top
+    projects by credits" for asset metadata, the report and the demo alike. Both tables must
+    exist (`daily_usage.ensure_table`, `ensure_tables`); credit_costs may still be empty."""
+    rows = conn.execute(
+        f"""WITH usage AS (
+            SELECT organization_id, any_value(organization_name) AS organization_name,
+                project_name, sum(job_runs) AS job_runs, sum(total_credits) AS credits
+            FROM {DAILY_USAGE} WHERE usage_date BETWEEN ? AND ?
+            GROUP BY organization_id, project_name
+        ), priced AS (
+            SELECT organization_id, project_name, any_value(team) AS team, sum(cost) AS cost,
+                any_value(currency) AS currency
+            FROM {CREDIT_COSTS} WHERE usage_date BETWEEN ? AND ?
+            GROUP BY organization_id, project_name
+        )
+        SELECT u.organization_name, u.project_name, coalesce(p.team, ?), u.job_runs, u.credits,
+            p.cost, p.currency
+        FROM usage u LEFT JOIN priced p USING (organization_id, project_name)
+        ORDER BY u.credits DESC, u.project_name LIMIT ?""",
+        [first, last, first, last, UNASSIGNED_TEAM, limit],
+    ).fetchall()
+    return [
+        ProjectCost(
+            str(org),
+            str(project),
+            str(team),
+            int(runs),
+            float(credits),
+            None if money is None else float(money),
+            None if currency is None else str(currency),
+        )
+        for org, project, team, runs, credits, money, currency in rows
+    ]
 
 
 @dataclass(frozen=True)

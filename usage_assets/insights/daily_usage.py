@@ -7,7 +7,7 @@ equals the same sum over `circleci.job_runs`, which the sanity check verifies pe
 * `job_runs` counts every job row of the export, including jobs that never ran (blocked, or
   canceled before starting), whose job name, resource class and credits are empty (null here too);
 * `successful_runs` / `failed_runs` / `canceled_runs` split them by outcome (see
-  `common.FAILURE_STATUSES`);
+  `circleci.vocabulary.FAILURE_STATUSES`);
 * `job_seconds` sums JOB_RUN_SECONDS, the wall-clock time of one container; credits are already
   multiplied by parallelism in the export.
 
@@ -21,17 +21,10 @@ from datetime import date
 
 import duckdb
 
+from usage_assets.circleci.vocabulary import CANCELED_STATUS, CREDIT_COLUMNS, SUCCESS_STATUS
+from usage_assets.ingest.duckdb_sql import fetch_one, transaction
 from usage_assets.ingest.warehouse import JOB_RUNS
-from usage_assets.insights.common import (
-    CANCELED_STATUS,
-    CREDIT_COLUMNS,
-    FAILURE_SQL,
-    SUCCESS_STATUS,
-    create_table,
-    fetch_one,
-    table,
-    transaction,
-)
+from usage_assets.insights.common import FAILURE_SQL, create_table, table
 
 NAME = "daily_usage"
 DAILY_USAGE = table(NAME)
@@ -109,21 +102,6 @@ def refresh(conn: duckdb.DuckDBPyConnection, first: date, last: date, run_id: st
         window,
     )
     return WindowRefresh(first, last, int(deleted), int(written), int(job_runs), float(total))
-
-
-def top_projects(
-    conn: duckdb.DuckDBPyConnection, first: date, last: date, limit: int = 10
-) -> list[tuple[str, str, int, float]]:
-    """(organization, project, job runs, credits) of [first, last], most credits first."""
-    return [
-        (str(org), str(project), int(runs), float(credits))
-        for org, project, runs, credits in conn.execute(
-            f"SELECT organization_name, project_name, sum(job_runs), sum(total_credits) AS credits"
-            f" FROM {DAILY_USAGE} WHERE usage_date BETWEEN ? AND ?"
-            " GROUP BY organization_name, project_name ORDER BY credits DESC, project_name LIMIT ?",
-            [first, last, limit],
-        ).fetchall()
-    ]
 
 
 def per_day(

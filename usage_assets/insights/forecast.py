@@ -23,7 +23,8 @@ from datetime import date, timedelta
 
 import duckdb
 
-from usage_assets.insights.common import create_table, fetch_one, insert_rows, table, transaction
+from usage_assets.ingest.duckdb_sql import fetch_one
+from usage_assets.insights.common import create_table, replace_all_rows, table
 from usage_assets.insights.daily_usage import DAILY_USAGE
 from usage_assets.insights.reference_data import Budget
 
@@ -193,9 +194,5 @@ def refresh(
                     run_id,
                 ]
             )
-    columns = [name for name in COLUMNS if name != "refreshed_at"]
-    with transaction(conn):
-        conn.execute(f"DELETE FROM {CREDIT_FORECAST}")
-        insert_rows(conn, NAME, columns, records)
-        conn.execute(f"UPDATE {CREDIT_FORECAST} SET refreshed_at = now()")
+    replace_all_rows(conn, NAME, list(COLUMNS), records)
     return ForecastResult(len(records), as_of, over)

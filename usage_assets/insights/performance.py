@@ -38,16 +38,10 @@ from datetime import date, timedelta
 
 import duckdb
 
+from usage_assets.circleci.vocabulary import CANCELED_STATUS, SUCCESS_STATUS
+from usage_assets.ingest.duckdb_sql import fetch_one, transaction
 from usage_assets.ingest.warehouse import JOB_RUNS
-from usage_assets.insights.common import (
-    CANCELED_STATUS,
-    FAILURE_SQL,
-    SUCCESS_STATUS,
-    create_table,
-    fetch_one,
-    table,
-    transaction,
-)
+from usage_assets.insights.common import FAILURE_SQL, create_table, table
 from usage_assets.insights.reference_data import DefaultBranch
 from usage_assets.insights.workflow_runs import WORKFLOW_RUNS
 

@@ -16,23 +16,14 @@ from pathlib import Path
 
 import duckdb
 
+from usage_assets.ingest.duckdb_sql import fetch_one
 from usage_assets.insights import anomalies, charts, cost, forecast, performance, right_sizing
-from usage_assets.insights.common import fetch_one, table
+from usage_assets.insights.common import table
 from usage_assets.insights.daily_usage import DAILY_USAGE
 
 TOP_PROJECTS_IN_CHART = 8
 TABLE_ROWS = 15
 RECENT_DAYS = 30
-
-
-@dataclass(frozen=True)
-class ProjectCost:
-    organization: str
-    project: str
-    team: str
-    credits: float
-    cost: float | None
-    currency: str | None
 
 
 @dataclass(frozen=True)
@@ -98,7 +89,7 @@ class ReportData:
     daily_series: list[tuple[str, list[float]]] = field(default_factory=list)
     weekly: list[performance.WeeklyPoint] = field(default_factory=list)
     workflows: list[WorkflowRow] = field(default_factory=list)
-    top_projects: list[ProjectCost] = field(default_factory=list)
+    top_projects: list[cost.ProjectCost] = field(default_factory=list)
     sizing: list[SizingRow] = field(default_factory=list)
     saved_credits_per_month: float = 0.0
     unknown_classes: list[str] = field(default_factory=list)
@@ -135,16 +126,7 @@ def collect(conn: duckdb.DuckDBPyConnection, now: datetime | None = None) -> Rep
     _collect_daily(conn, data, first, last)
     data.weekly = performance.weekly_workflow_trend(conn)
     recent = max(first, last - timedelta(days=RECENT_DAYS - 1))
-    data.top_projects = [
-        ProjectCost(str(o), str(p), str(t), float(c), None if m is None else float(m), cur)
-        for o, p, t, c, m, cur in conn.execute(
-            f"""SELECT any_value(organization_name), project_name, any_value(team),
-                sum(total_credits) AS credits, sum(cost), any_value(currency)
-            FROM {cost.CREDIT_COSTS} WHERE usage_date BETWEEN ? AND ?
-            GROUP BY organization_id, project_name ORDER BY credits DESC LIMIT ?""",
-            [recent, last, TABLE_ROWS],
-        ).fetchall()
-    ]
+    data.top_projects = cost.top_projects(conn, recent, last, TABLE_ROWS)
     data.workflows = [
         WorkflowRow(str(p), str(w), int(r), sr, p50, p95, float(t), float(c), float(fc), pt, st)
         for p, w, r, sr, p50, p95, t, c, fc, pt, st in conn.execute(

@@ -31,8 +31,9 @@ from datetime import date, timedelta
 
 import duckdb
 
+from usage_assets.ingest.duckdb_sql import fetch_one
 from usage_assets.ingest.warehouse import JOB_RUNS
-from usage_assets.insights.common import create_table, fetch_one, insert_rows, table, transaction
+from usage_assets.insights.common import create_table, replace_all_rows, table
 from usage_assets.insights.reference_data import ANY_CLASS, PricePeriod, ResourceClass
 
 NAME = "right_sizing"
@@ -280,11 +281,7 @@ def refresh(
                     run_id,
                 ]
             )
-    columns = [name for name in COLUMNS if name != "refreshed_at"]
-    with transaction(conn):
-        conn.execute(f"DELETE FROM {RIGHT_SIZING}")
-        insert_rows(conn, NAME, columns, records)
-        conn.execute(f"UPDATE {RIGHT_SIZING} SET refreshed_at = now()")
+    replace_all_rows(conn, NAME, list(COLUMNS), records)
     downsize, ceiling, saved_total = fetch_one(
         conn,
         f"SELECT count(*) FILTER (WHERE recommendation = '{DOWNSIZE}'),"

@@ -5,7 +5,7 @@ workflow run is dated by its earliest job row's `usage_date` (`run_date`), and i
 
 * `running` while WORKFLOW_STOPPED_AT is empty (not finished when exported);
 * `success` when IS_WORKFLOW_SUCCESSFUL;
-* `failed` when any job failed (see `common.FAILURE_STATUSES`);
+* `failed` when any job failed (see `circleci.vocabulary.FAILURE_STATUSES`);
 * `canceled` when a job was canceled and none failed;
 * `other` for the rest (a job stuck queued or blocked in an otherwise finished workflow).
 
@@ -23,15 +23,10 @@ from datetime import date
 
 import duckdb
 
+from usage_assets.circleci.vocabulary import CANCELED_STATUS
+from usage_assets.ingest.duckdb_sql import fetch_one, transaction
 from usage_assets.ingest.warehouse import JOB_RUNS
-from usage_assets.insights.common import (
-    CANCELED_STATUS,
-    FAILURE_SQL,
-    create_table,
-    fetch_one,
-    table,
-    transaction,
-)
+from usage_assets.insights.common import FAILURE_SQL, create_table, table
 
 NAME = "workflow_runs"
 WORKFLOW_RUNS = table(NAME)

@@ -15,8 +15,8 @@ from typing import Any
 
 import duckdb
 
+from usage_assets.circleci.vocabulary import CREDIT_COLUMNS
 from usage_assets.ingest.warehouse import JOB_RUNS, ensure_job_runs_table
-from usage_assets.insights.common import CREDIT_COLUMNS
 
 _ids = itertools.count(1)
 

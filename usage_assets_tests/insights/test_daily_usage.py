@@ -7,7 +7,7 @@ from datetime import timedelta
 import duckdb
 import pytest
 
-from usage_assets.insights import daily_usage
+from usage_assets.insights import cost, daily_usage
 from usage_assets.insights.daily_usage import DAILY_USAGE
 from usage_assets_tests.insights.job_rows import DAY, delete_day, insert, job, never_ran
 
@@ -106,10 +106,15 @@ def test_a_day_without_usage_is_emptied(loaded: duckdb.DuckDBPyConnection) -> No
 def test_top_projects_and_per_day(loaded: duckdb.DuckDBPyConnection) -> None:
     insert(loaded, [job(project_id="p-api", project_name="api", compute_credits=500)])
     daily_usage.refresh(loaded, DAY, NEXT, "run-1")
-    # api: 1 run, 500 credits; web: 7 runs, 263 credits.
-    assert daily_usage.top_projects(loaded, DAY, NEXT) == [
-        ("acme", "api", 1, 500.0),
-        ("acme", "web", 7, 263.0),
+    cost.ensure_tables(loaded)
+    # api: 1 run, 500 credits; web: 7 runs, 263 credits. No costs yet: no team, no price.
+    assert [
+        (p.organization, p.project, p.team, p.job_runs, p.credits, p.cost)
+        for p in cost.top_projects(loaded, DAY, NEXT, 10)
+    ] == [
+        ("acme", "api", "unassigned", 1, 500.0, None),
+        ("acme", "web", "unassigned", 7, 263.0, None),
     ]
+    assert len(cost.top_projects(loaded, DAY, NEXT, 1)) == 1
     # DAY: 6 web rows + 1 api = 7 rows, 243 + 500 credits; NEXT: 1 row, 20 credits.
     assert daily_usage.per_day(loaded, DAY, NEXT) == [(DAY, 7, 743.0), (NEXT, 1, 20.0)]

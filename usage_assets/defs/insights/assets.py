@@ -25,6 +25,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from usage_assets.defs.check_results import check_result
 from usage_assets.defs.constants import INSIGHTS_GROUP, OWNERS, WAREHOUSE_POOL
 from usage_assets.defs.partitions import daily_partitions, partition_day
 from usage_assets.defs.resources import InsightsResource, warehouse_connection
@@ -165,7 +166,8 @@ def insights_daily(
     with warehouse_connection(warehouse) as conn:
         if DAILY_USAGE in selected:
             refreshed = daily_usage.refresh(conn, first, last, run_id)
-            top = daily_usage.top_projects(conn, first, last, _TOP)
+            cost.ensure_tables(conn)
+            top = cost.top_projects(conn, first, last, _TOP)
             yield dg.MaterializeResult(
                 asset_key=DAILY_USAGE,
                 metadata={
@@ -180,7 +182,10 @@ def insights_daily(
                     "top_projects": dg.MetadataValue.md(
                         markdown_table(
                             ["project", "organization", "job runs", "credits"],
-                            [[p, o, f"{r:,}", f"{c:,.0f}"] for o, p, r, c in top],
+                            [
+                                [p.project, p.organization, f"{p.job_runs:,}", f"{p.credits:,.0f}"]
+                                for p in top
+                            ],
                         )
                     ),
                 },
@@ -588,17 +593,16 @@ def _cost_markdown(conn: duckdb.DuckDBPyConnection, loaded: tuple[date, date] | 
     if loaded is None:
         return markdown_table(["project"], [])
     first = max(loaded[0], loaded[1] - timedelta(days=29))
-    rows = conn.execute(
-        f"SELECT project_name, any_value(team), sum(total_credits) AS credits, sum(cost),"
-        f" any_value(currency) FROM {cost.CREDIT_COSTS} WHERE usage_date BETWEEN ? AND ?"
-        " GROUP BY organization_id, project_name ORDER BY credits DESC LIMIT ?",
-        [first, loaded[1], _TOP],
-    ).fetchall()
     return markdown_table(
         ["project (last 30 days)", "team", "credits", "cost"],
         [
-            [p, t, f"{c:,.0f}", f"{m:,.2f} {cur}" if m is not None else "no price"]
-            for p, t, c, m, cur in rows
+            [
+                p.project,
+                p.team,
+                f"{p.credits:,.0f}",
+                f"{p.cost:,.2f} {p.currency}" if p.cost is not None else "no price",
+            ]
+            for p in cost.top_projects(conn, first, loaded[1], _TOP)
         ],
     )
 
@@ -640,24 +644,11 @@ def _check_results(
     context: dg.AssetExecutionContext,
     checks: Mapping[tuple[dg.AssetKey, str], tuple[RuleResult, dg.AssetCheckSeverity]],
 ) -> Iterator[dg.AssetCheckResult]:
+    """The results of the checks this run selected."""
     selected = context.selected_asset_check_keys
     for (key, name), (result, severity) in checks.items():
-        if dg.AssetCheckKey(key, name) not in selected:
-            continue
-        yield dg.AssetCheckResult(
-            asset_key=key,
-            check_name=name,
-            passed=result.passed,
-            severity=severity,
-            description=result.description,
-            metadata={k: _metadata_value(v) for k, v in result.metadata.items()},
-        )
-
-
-def _metadata_value(value: object) -> Any:
-    if isinstance(value, (int, float, str, dg.MetadataValue)):
-        return value
-    return str(value)
+        if dg.AssetCheckKey(key, name) in selected:
+            yield check_result(key, name, result, severity)
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

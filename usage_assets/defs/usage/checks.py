@@ -5,11 +5,11 @@ process open the file at a time.
 """
 
 from collections.abc import Iterator, Mapping
-from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from usage_assets.defs.check_results import check_result
 from usage_assets.defs.constants import RANGE_END_TAG, RANGE_START_TAG, WAREHOUSE_POOL
 from usage_assets.defs.partitions import partition_day
 from usage_assets.defs.resources import warehouse_connection
@@ -77,13 +77,7 @@ def job_runs_checks(
         else:
             results[WINDOW_CHECK] = RuleResult(True, "run has no partition window to check against")
     for name, result in results.items():
-        yield dg.AssetCheckResult(
-            check_name=name,
-            asset_key=job_runs.key,
-            passed=result.passed,
-            description=result.description,
-            metadata={key: _metadata_value(value) for key, value in result.metadata.items()},
-        )
+        yield check_result(job_runs.key, name, result)
 
 
 def _run_window(tags: Mapping[str, str]) -> tuple[str | None, str | None]:
@@ -92,7 +86,3 @@ def _run_window(tags: Mapping[str, str]) -> tuple[str | None, str | None]:
         return get(RANGE_START_TAG), get(RANGE_END_TAG)
     partition = get(_PARTITION)
     return partition, partition
-
-
-def _metadata_value(value: object) -> Any:
-    return value if isinstance(value, (int, float, str)) else str(value)
