@@ -167,12 +167,12 @@ def bench_sensor(pending: int, ticks: int) -> dict[str, Any]:
             for offset in range(pending):
                 day = today - timedelta(days=offset + 2)
                 start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-                job = client.create_export(start, start + timedelta(days=1, seconds=-1))
+                export = client.create_export(start, start + timedelta(days=1, seconds=-1))
                 instance.report_runless_asset_event(
                     dg.AssetMaterialization(
                         EXPORT_ASSET_KEY,
                         partition=day.isoformat(),
-                        metadata={EXPORT_ID_METADATA: job.id},
+                        metadata={EXPORT_ID_METADATA: export.id},
                     )
                 )
         resources = {

@@ -98,7 +98,6 @@ TOTAL_CREDITS_COLUMN = "TOTAL_CREDITS"
 NULL_MARKER = "\\\\N"
 NULL_SPELLINGS: tuple[str, ...] = (NULL_MARKER, "\\N", "")
 
-TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # written with milliseconds, see format_timestamp
 DATE_FORMAT = "%Y-%m-%d"
 TRUE_TEXT = "true"
 FALSE_TEXT = "false"

@@ -44,15 +44,6 @@ class ExportJob:
     download_urls: tuple[str, ...] | None = field(default=None, repr=False)
     error_reason: str | None = None
 
-    @property
-    def part_count(self) -> int:
-        return len(self.download_urls or ())
-
-    @property
-    def has_no_data(self) -> bool:
-        """A completed job with no links: the window held no usage (an empty result, not an error)."""
-        return self.state is ExportState.COMPLETED and not self.download_urls
-
 
 def parse_export_job(body: Any) -> ExportJob:
     """Parse a create (`usage_export_job`) or status (`get_usage_export_job_status`) body."""

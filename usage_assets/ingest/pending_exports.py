@@ -1,4 +1,4 @@
-"""What the sensor remembers between ticks, and what it does when a job's state is known.
+"""What the sensor remembers between ticks, and what it does when an export's state is known.
 
 Pure functions over small records, so the sensor's decisions are tested without Dagster: the
 sensor only fetches events, makes the GETs, and turns `Decision`s into run requests and asset
@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from usage_assets.circleci import ExportState
 
@@ -20,8 +21,10 @@ MAX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
-class PendingJob:
-    job_id: str
+class PendingExport:
+    """A CircleCI export the sensor polls, and the partitions it covers."""
+
+    export_id: str
     first_partition: str
     last_partition: str
     seen_at: str  # ISO time the export job was created (its materialization)
@@ -29,7 +32,7 @@ class PendingJob:
     state: str = ExportState.CREATED.value
     last_polled_at: str | None = None
 
-    def covers(self, other: PendingJob) -> bool:
+    def covers(self, other: PendingExport) -> bool:
         return (
             self.first_partition <= other.first_partition
             and other.last_partition <= self.last_partition
@@ -39,14 +42,14 @@ class PendingJob:
 @dataclass
 class SensorCursor:
     after_storage_id: int | None = None
-    pending: dict[str, PendingJob] = field(default_factory=dict)
+    pending: dict[str, PendingExport] = field(default_factory=dict)
     pause_until: str | None = None  # set by a 429 from the GET endpoint
 
     def serialize(self) -> str:
         return json.dumps(
             {
                 "after_storage_id": self.after_storage_id,
-                "pending": [asdict(job) for job in self.pending.values()],
+                "pending": [asdict(export) for export in self.pending.values()],
                 "pause_until": self.pause_until,
             },
             sort_keys=True,
@@ -57,36 +60,45 @@ class SensorCursor:
         if not text:
             return cls()
         body = json.loads(text)
-        jobs = [PendingJob(**job) for job in body.get("pending", [])]
+        exports = [PendingExport(**_renamed(item)) for item in body.get("pending", [])]
         return cls(
             after_storage_id=body.get("after_storage_id"),
-            pending={job.job_id: job for job in jobs},
+            pending={export.export_id: export for export in exports},
             pause_until=body.get("pause_until"),
         )
 
-    def track(self, job: PendingJob) -> None:
-        """Start polling `job`; a pending job it fully covers is superseded (its data would be
-        older, and loading it after this one would overwrite newer rows). A job already pending
+    def track(self, export: PendingExport) -> None:
+        """Start polling `export`; a pending export it fully covers is superseded (its data would be
+        older, and loading it after this one would overwrite newer rows). An export already pending
         keeps its poll state and widens to cover both ranges: a tick may see only some of the
         partitions of a run that is still writing them."""
-        known = self.pending.get(job.job_id)
+        known = self.pending.get(export.export_id)
         if known is not None:
-            job = replace(
+            export = replace(
                 known,
-                first_partition=min(known.first_partition, job.first_partition),
-                last_partition=max(known.last_partition, job.last_partition),
+                first_partition=min(known.first_partition, export.first_partition),
+                last_partition=max(known.last_partition, export.last_partition),
             )
         for older_id in [
-            j.job_id for j in self.pending.values() if job.covers(j) and j.job_id != job.job_id
+            j.export_id
+            for j in self.pending.values()
+            if export.covers(j) and j.export_id != export.export_id
         ]:
             del self.pending[older_id]
-        self.pending[job.job_id] = job
+        self.pending[export.export_id] = export
 
-    def due_for_poll(self, limit: int) -> list[PendingJob]:
-        """Least recently polled first, so every job gets its turn under a small GET budget."""
+    def due_for_poll(self, limit: int) -> list[PendingExport]:
+        """Least recently polled first, so every export gets its turn under a small GET budget."""
         return sorted(self.pending.values(), key=lambda j: (j.last_polled_at or "", j.seen_at))[
             :limit
         ]
+
+
+def _renamed(item: dict[str, Any]) -> dict[str, Any]:
+    """A pending export as serialized; cursors written before the rename call its id `job_id`."""
+    if "job_id" in item and "export_id" not in item:
+        item = {("export_id" if key == "job_id" else key): value for key, value in item.items()}
+    return item
 
 
 class Action(StrEnum):
@@ -99,34 +111,37 @@ class Action(StrEnum):
 @dataclass(frozen=True)
 class Decision:
     action: Action
-    job: PendingJob
+    export: PendingExport
     state_changed: bool
     reason: str = ""
 
 
 def decide(
-    job: PendingJob,
+    export: PendingExport,
     state: ExportState,
     now: datetime,
     *,
     error_reason: str | None = None,
     quota_left: int,
 ) -> Decision:
-    """What to do with a pending job whose current state was just read."""
-    changed = state.value != job.state
-    updated = replace(job, state=state.value, last_polled_at=now.isoformat())
+    """What to do with a pending export whose current state was just read."""
+    changed = state.value != export.state
+    updated = replace(export, state=state.value, last_polled_at=now.isoformat())
     if state is ExportState.COMPLETED:
         return Decision(Action.DOWNLOAD, updated, changed)
-    stuck = not state.is_terminal and now - datetime.fromisoformat(job.seen_at) > STUCK_AFTER
+    stuck = not state.is_terminal and now - datetime.fromisoformat(export.seen_at) > STUCK_AFTER
     if state is ExportState.FAILED or stuck:
         reason = (
             f"failed: {error_reason or 'no reason given'}"
             if state is ExportState.FAILED
             else f"stuck in {state.value} for more than {STUCK_AFTER}"
         )
-        if job.attempt >= MAX_ATTEMPTS:
+        if export.attempt >= MAX_ATTEMPTS:
             return Decision(
-                Action.GIVE_UP, updated, changed, f"{reason}; gave up after {job.attempt} attempts"
+                Action.GIVE_UP,
+                updated,
+                changed,
+                f"{reason}; gave up after {export.attempt} attempts",
             )
         if quota_left < 1:
             return Decision(

@@ -22,7 +22,7 @@ def test_create_body_with_null_urls() -> None:
         }
     )
     assert job.state is ExportState.CREATED
-    assert job.download_urls is None and job.part_count == 0
+    assert job.download_urls is None and len(job.download_urls or ()) == 0
     assert job.start == datetime(2025, 11, 1, tzinfo=UTC)
 
 
@@ -35,13 +35,14 @@ def test_status_body_without_start_end() -> None:
         }
     )
     assert job.start is None and job.end is None
-    assert job.part_count == 2 and not job.has_no_data
+    assert len(job.download_urls or ()) == 2
 
 
-def test_completed_without_urls_means_no_data() -> None:
-    assert parse_export_job(
+def test_completed_without_urls_parses_as_no_links() -> None:
+    job = parse_export_job(
         {"usage_export_job_id": JOB_ID, "state": "completed", "download_urls": None}
-    ).has_no_data
+    )
+    assert job.state is ExportState.COMPLETED and job.download_urls is None
 
 
 @pytest.mark.parametrize("reason", [None, ""])

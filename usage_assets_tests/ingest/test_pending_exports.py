@@ -10,7 +10,7 @@ from usage_assets.circleci import ExportState
 from usage_assets.ingest.pending_exports import (
     MAX_ATTEMPTS,
     Action,
-    PendingJob,
+    PendingExport,
     SensorCursor,
     decide,
 )
@@ -18,15 +18,15 @@ from usage_assets.ingest.pending_exports import (
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 
-def job(**overrides: object) -> PendingJob:
+def job(**overrides: object) -> PendingExport:
     fields: dict[str, object] = {
-        "job_id": "j1",
+        "export_id": "j1",
         "first_partition": "2026-11-01",
         "last_partition": "2026-11-10",
         "seen_at": (NOW - timedelta(minutes=5)).isoformat(),
     }
     fields.update(overrides)
-    return PendingJob(**fields)  # type: ignore[arg-type]
+    return PendingExport(**fields)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -48,12 +48,12 @@ def job(**overrides: object) -> PendingJob:
     ],
 )
 def test_decide(
-    state: ExportState, pending: PendingJob, quota_left: int, action: Action, changed: bool
+    state: ExportState, pending: PendingExport, quota_left: int, action: Action, changed: bool
 ) -> None:
     decision = decide(pending, state, NOW, error_reason="boom", quota_left=quota_left)
     assert (decision.action, decision.state_changed) == (action, changed)
-    assert decision.job.state == state.value
-    assert decision.job.last_polled_at == NOW.isoformat()
+    assert decision.export.state == state.value
+    assert decision.export.last_polled_at == NOW.isoformat()
 
 
 def test_failure_reasons_are_explained() -> None:
@@ -72,9 +72,9 @@ def test_failure_reasons_are_explained() -> None:
 
 def test_cursor_round_trips_and_newer_covering_jobs_supersede_older_ones() -> None:
     cursor = SensorCursor(after_storage_id=7)
-    cursor.track(job(job_id="old", first_partition="2026-11-03", last_partition="2026-11-05"))
-    cursor.track(job(job_id="other", first_partition="2026-11-20", last_partition="2026-11-21"))
-    cursor.track(job(job_id="new"))
+    cursor.track(job(export_id="old", first_partition="2026-11-03", last_partition="2026-11-05"))
+    cursor.track(job(export_id="other", first_partition="2026-11-20", last_partition="2026-11-21"))
+    cursor.track(job(export_id="new"))
     assert set(cursor.pending) == {"other", "new"}
     again = SensorCursor.parse(cursor.serialize())
     assert again.after_storage_id == 7 and again.pending == cursor.pending
@@ -86,14 +86,14 @@ def test_tracking_a_pending_job_again_widens_it_and_keeps_its_poll_state() -> No
     polled = NOW.isoformat()
     cursor.track(
         job(
-            job_id="a",
+            export_id="a",
             first_partition="2026-10-01",
             last_partition="2026-10-11",
             state="processing",
             last_polled_at=polled,
         )
     )
-    cursor.track(job(job_id="a", first_partition="2026-10-12", last_partition="2026-10-31"))
+    cursor.track(job(export_id="a", first_partition="2026-10-12", last_partition="2026-10-31"))
     tracked = cursor.pending["a"]
     assert (tracked.first_partition, tracked.last_partition) == ("2026-10-01", "2026-10-31")
     assert (tracked.state, tracked.last_polled_at) == ("processing", polled)
@@ -103,19 +103,32 @@ def test_least_recently_polled_jobs_go_first() -> None:
     cursor = SensorCursor()
     cursor.track(
         job(
-            job_id="a",
+            export_id="a",
             first_partition="2026-10-01",
             last_partition="2026-10-01",
             last_polled_at=NOW.isoformat(),
         )
     )
-    cursor.track(job(job_id="b", first_partition="2026-10-02", last_partition="2026-10-02"))
+    cursor.track(job(export_id="b", first_partition="2026-10-02", last_partition="2026-10-02"))
     cursor.track(
         job(
-            job_id="c",
+            export_id="c",
             first_partition="2026-10-03",
             last_partition="2026-10-03",
             last_polled_at=(NOW - timedelta(minutes=1)).isoformat(),
         )
     )
-    assert [j.job_id for j in cursor.due_for_poll(2)] == ["b", "c"]
+    assert [j.export_id for j in cursor.due_for_poll(2)] == ["b", "c"]
+
+
+def test_a_cursor_written_before_the_rename_still_parses() -> None:
+    """Deployed sensors keep their cursor across the upgrade: `job_id` reads as `export_id`."""
+    old = (
+        '{"after_storage_id": 7, "pause_until": null, "pending": [{"attempt": 1,'
+        ' "first_partition": "2026-11-01", "job_id": "j1", "last_partition": "2026-11-02",'
+        ' "last_polled_at": null, "seen_at": "2026-11-03T06:00:00+00:00", "state": "processing"}]}'
+    )
+    cursor = SensorCursor.parse(old)
+    assert cursor.after_storage_id == 7
+    assert cursor.pending["j1"].export_id == "j1"
+    assert SensorCursor.parse(cursor.serialize()) == cursor

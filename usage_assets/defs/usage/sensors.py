@@ -1,8 +1,8 @@
 """`usage_export_job_sensor`: polls pending export jobs and launches their download and load.
 
 A tick only reads the event log and makes a few cheap GETs (bounded per tick, paused after a 429),
-never downloads: a sensor tick must finish within about a minute. A completed job becomes exactly one
-run per job id (the run key), covering the job's whole range.
+never downloads: a sensor tick must finish within about a minute. A completed export becomes exactly
+one Dagster run per export id (the run key), covering the export's whole range.
 """
 
 from datetime import datetime
@@ -34,7 +34,13 @@ from usage_assets.defs.partitions import partition_day, partition_keys_between
 from usage_assets.defs.resources import CircleCIUsageResource, PostQuotaResource
 from usage_assets.defs.usage.export_lookup import parse_partition_range
 from usage_assets.defs.usage.jobs import create_usage_export, download_and_load_usage
-from usage_assets.ingest.pending_exports import Action, Decision, PendingJob, SensorCursor, decide
+from usage_assets.ingest.pending_exports import (
+    Action,
+    Decision,
+    PendingExport,
+    SensorCursor,
+    decide,
+)
 
 
 def _new_export_jobs(context: dg.SensorEvaluationContext, cursor: SensorCursor) -> None:
@@ -44,48 +50,48 @@ def _new_export_jobs(context: dg.SensorEvaluationContext, cursor: SensorCursor) 
         limit=1000,
         ascending=True,
     )
-    found: dict[str, PendingJob] = {}
+    found: dict[str, PendingExport] = {}
     for record in result.records:
         cursor.after_storage_id = record.storage_id
         materialization = record.asset_materialization
         if materialization is None or record.partition_key is None:
             continue
-        job_id_value = materialization.metadata.get(EXPORT_ID_METADATA)
-        if job_id_value is None:
+        export_id_value = materialization.metadata.get(EXPORT_ID_METADATA)
+        if export_id_value is None:
             continue
-        job_id = str(job_id_value.value)
+        export_id = str(export_id_value.value)
         attempt_value = materialization.metadata.get(ATTEMPT_METADATA)
         # The run may still be writing the job's other partitions: take the whole range it names.
         range_value = materialization.metadata.get(PARTITION_RANGE_METADATA)
         first, last = (
             parse_partition_range(str(range_value.value)) if range_value is not None else None
         ) or (record.partition_key, record.partition_key)
-        previous = found.get(job_id)
-        found[job_id] = PendingJob(
-            job_id=job_id,
+        previous = found.get(export_id)
+        found[export_id] = PendingExport(
+            export_id=export_id,
             first_partition=min(first, previous.first_partition if previous else first),
             last_partition=max(last, previous.last_partition if previous else last),
             seen_at=datetime.fromtimestamp(record.timestamp, tz=utc_now().tzinfo).isoformat(),
             attempt=int(attempt_value.value) if attempt_value is not None else 1,  # type: ignore[arg-type]
         )
-    for job in found.values():
-        cursor.track(job)
+    for export in found.values():
+        cursor.track(export)
 
 
 def _observations(decision: Decision, error_reason: str | None) -> list[dg.AssetObservation]:
-    """One observation per partition, so each partition's page in the UI shows the job's state."""
-    job = decision.job
+    """One observation per partition, so each partition's page in the UI shows the export's state."""
+    export = decision.export
     metadata: dict[str, Any] = {
-        EXPORT_ID_METADATA: job.job_id,
-        STATE_METADATA: job.state,
-        ATTEMPT_METADATA: job.attempt,
+        EXPORT_ID_METADATA: export.export_id,
+        STATE_METADATA: export.state,
+        ATTEMPT_METADATA: export.attempt,
     }
     if decision.reason:
         metadata["note"] = decision.reason
     if error_reason:
         metadata["error_reason"] = error_reason
     keys = partition_keys_between(
-        partition_day(job.first_partition), partition_day(job.last_partition)
+        partition_day(export.first_partition), partition_day(export.last_partition)
     )
     return [
         dg.AssetObservation(asset_key=EXPORT_ASSET_KEY, partition=key, metadata=metadata)
@@ -122,9 +128,9 @@ def usage_export_job_sensor(
     quota_left = post_quota.ledger(circleci.api_url, circleci.org_id).status().left
     # One attempt per GET: a failed poll is simply retried next tick, and the tick stays short.
     with circleci.get_client(retry=RetryPolicy(max_attempts=1)) as client:
-        for job in cursor.due_for_poll(current_config().sensor_max_gets_per_tick):
+        for export in cursor.due_for_poll(current_config().sensor_max_gets_per_tick):
             try:
-                status = client.get_export(job.job_id)
+                status = client.get_export(export.export_id)
                 state, error_reason = status.state, status.error_reason
             except RateLimitedError as exc:
                 pause = exc.retry_after if exc.retry_after is not None else 60.0
@@ -138,38 +144,42 @@ def usage_export_job_sensor(
                 state, error_reason = ExportState.FAILED, "export job not found"
             except UsageApiError as exc:
                 context.log.warning(
-                    f"Polling export {job.job_id} failed, will retry next tick: {exc}"
+                    f"Polling export {export.export_id} failed, will retry next tick: {exc}"
                 )
                 continue
-            decision = decide(job, state, now, error_reason=error_reason, quota_left=quota_left)
+            decision = decide(export, state, now, error_reason=error_reason, quota_left=quota_left)
             if decision.state_changed or decision.action is not Action.WAIT:
                 events.extend(_observations(decision, error_reason))
-            tags = range_tags(job.first_partition, job.last_partition)
+            tags = range_tags(export.first_partition, export.last_partition)
             if decision.action is Action.DOWNLOAD:
                 run_requests.append(
                     dg.RunRequest(
-                        run_key=f"download:{job.job_id}",
+                        run_key=f"download:{export.export_id}",
                         job_name=download_and_load_usage.name,
-                        tags={**tags, EXPORT_ID_TAG: job.job_id},
+                        tags={**tags, EXPORT_ID_TAG: export.export_id},
                     )
                 )
-                del cursor.pending[job.job_id]
+                del cursor.pending[export.export_id]
             elif decision.action is Action.RECREATE:
                 quota_left -= 1
                 run_requests.append(
                     dg.RunRequest(
-                        run_key=f"recreate:{job.job_id}",
+                        run_key=f"recreate:{export.export_id}",
                         job_name=create_usage_export.name,
-                        tags={**tags, RECREATES_TAG: job.job_id, ATTEMPT_TAG: str(job.attempt + 1)},
+                        tags={
+                            **tags,
+                            RECREATES_TAG: export.export_id,
+                            ATTEMPT_TAG: str(export.attempt + 1),
+                        },
                     )
                 )
-                context.log.warning(f"Export {job.job_id} {decision.reason}; re-creating it")
-                del cursor.pending[job.job_id]
+                context.log.warning(f"Export {export.export_id} {decision.reason}; re-creating it")
+                del cursor.pending[export.export_id]
             elif decision.action is Action.GIVE_UP:
-                context.log.error(f"Export {job.job_id} {decision.reason}")
-                del cursor.pending[job.job_id]
+                context.log.error(f"Export {export.export_id} {decision.reason}")
+                del cursor.pending[export.export_id]
             else:
-                cursor.pending[job.job_id] = decision.job
+                cursor.pending[export.export_id] = decision.export
 
     return dg.SensorResult(
         run_requests=run_requests, asset_events=events, cursor=cursor.serialize()
