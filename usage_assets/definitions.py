@@ -4,11 +4,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from usage_assets.config import PipelineConfig, current_config
-from usage_assets.defs.insights.assets import (
-    insights_automation_sensor,
-    insights_daily,
-    insights_rollups,
-)
+from usage_assets.defs.insights.assets import insights_daily, insights_rollups
+from usage_assets.defs.insights.automation import insights_automation_sensor
 from usage_assets.defs.resources import (
     CircleCIUsageResource,
     InsightsResource,

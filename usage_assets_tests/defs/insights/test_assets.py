@@ -15,14 +15,9 @@ import pytest
 from usage_assets.config import DEFAULT_REFERENCE_DIR
 from usage_assets.definitions import defs
 from usage_assets.defs.constants import range_tags
-from usage_assets.defs.insights.assets import (
-    ANOMALY_CHECK,
-    DAILY_USAGE,
-    USAGE_REPORT,
-    _anomaly_result,
-    insights_daily,
-    insights_rollups,
-)
+from usage_assets.defs.insights.assets import insights_daily, insights_rollups
+from usage_assets.defs.insights.metadata import anomaly_result
+from usage_assets.defs.insights.specs import ANOMALY_CHECK, DAILY_USAGE, USAGE_REPORT
 from usage_assets.defs.resources import InsightsResource
 from usage_assets.defs.usage.checks import job_runs_checks
 from usage_assets.defs.usage.export_jobs import usage_export_job
@@ -208,10 +203,10 @@ def test_a_malformed_reference_file_fails_the_roll_ups_with_its_line(
 
 def test_the_anomaly_warning_names_the_project() -> None:
     found = [Anomaly(TODAY, "acme", "web-app", 900.0, 100.0)]
-    result = _anomaly_result(found)
+    result = anomaly_result(found)
     assert not result.passed
     assert "web-app" in result.description and "9.0x" in result.description
-    assert _anomaly_result([]).passed
+    assert anomaly_result([]).passed
     assert USAGE_REPORT.to_user_string() == "usage_report"
 
 

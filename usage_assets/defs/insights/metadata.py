@@ -1,0 +1,205 @@
+"""What the insights assets show in the UI: markdown tables of their top rows, check details.
+
+Reads only; every query here is over tables the assets just wrote.
+"""
+
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+
+import dagster as dg
+import duckdb
+
+from usage_assets.ingest.job_runs_rules import RuleResult
+from usage_assets.insights import anomalies, cost, forecast, performance, right_sizing
+from usage_assets.insights.common import table
+
+TOP_ROWS = 10
+
+
+def table_schema(columns: Mapping[str, str]) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, sql) for name, sql in columns.items()])
+
+
+def anomaly_result(found: Sequence[anomalies.Anomaly]) -> RuleResult:
+    names = sorted({a.project_name for a in found})
+    return RuleResult(
+        passed=not found,
+        description=(
+            "no project's credits far above its trailing norm"
+            if not found
+            else f"credits far above the trailing norm for {', '.join(names)}: "
+            + "; ".join(a.describe() for a in found[:5])
+            + ("; ..." if len(found) > 5 else "")
+        ),
+        metadata={
+            "anomalies": len(found),
+            "projects": ", ".join(names) or "none",
+            "details": dg.MetadataValue.md(
+                markdown_table(
+                    ["day", "project", "organization", "credits", "norm"],
+                    [
+                        [
+                            str(a.day),
+                            a.project_name,
+                            a.organization_name,
+                            f"{a.credits:,.0f}",
+                            f"{a.norm:,.0f}",
+                        ]
+                        for a in found[:TOP_ROWS]
+                    ],
+                )
+            ),
+        },
+    )
+
+
+def performance_result(
+    conn: duckdb.DuckDBPyConnection, key: dg.AssetKey, rows: int, loaded: tuple[date, date] | None
+) -> dg.MaterializeResult:
+    name = key.path[-1]
+    per_workflow = name == performance.WORKFLOW_NAME
+    columns = performance.WORKFLOW_COLUMNS if per_workflow else performance.JOB_COLUMNS
+    label = "workflow_name" if per_workflow else "workflow_name || ' / ' || job_name"
+    top = conn.execute(
+        f"SELECT project_name, {label}, runs, success_rate, p95_duration_seconds, throughput,"
+        f" total_credits, failed_run_credits FROM {table(name)}"
+        " WHERE period = ? AND branch_scope = 'all' ORDER BY total_credits DESC LIMIT ?",
+        [performance.ROLLING_LABEL, TOP_ROWS],
+    ).fetchall()
+    return dg.MaterializeResult(
+        asset_key=key,
+        metadata={
+            "dagster/row_count": rows,
+            "dagster/column_schema": table_schema(columns),
+            "loaded_days": f"{loaded[0]} .. {loaded[1]}" if loaded else "none",
+            "top_by_credits_last_30_days": dg.MetadataValue.md(
+                markdown_table(
+                    [
+                        "project",
+                        "name",
+                        "runs",
+                        "success",
+                        "p95 s",
+                        "runs/day",
+                        "credits",
+                        "failed credits",
+                    ],
+                    [
+                        [
+                            p,
+                            n,
+                            f"{r:,}",
+                            _pct(sr),
+                            _number(p95),
+                            f"{t:.1f}",
+                            f"{c:,.0f}",
+                            f"{f:,.0f}",
+                        ]
+                        for p, n, r, sr, p95, t, c, f in top
+                    ],
+                )
+            ),
+        },
+    )
+
+
+def sizing_markdown(conn: duckdb.DuckDBPyConnection) -> str:
+    rows = conn.execute(
+        f"SELECT project_name, job_name, resource_class, recommendation,"
+        f" coalesce(suggested_class, ''), cpu_p95_pct, ram_p95_pct, est_credits_saved_per_month"
+        f" FROM {right_sizing.RIGHT_SIZING}"
+        f" WHERE recommendation IN ('{right_sizing.DOWNSIZE}', '{right_sizing.AT_CEILING}')"
+        f" ORDER BY est_credits_saved_per_month DESC, runs DESC LIMIT ?",
+        [TOP_ROWS],
+    ).fetchall()
+    return markdown_table(
+        [
+            "project",
+            "job",
+            "class",
+            "finding",
+            "suggested",
+            "CPU p95 %",
+            "RAM p95 %",
+            "credits saved / month",
+        ],
+        [
+            [p, j, c, r, s, _number(cpu), _number(ram), f"{saved:,.0f}"]
+            for p, j, c, r, s, cpu, ram, saved in rows
+        ],
+    )
+
+
+def cost_markdown(conn: duckdb.DuckDBPyConnection, loaded: tuple[date, date] | None) -> str:
+    if loaded is None:
+        return markdown_table(["project"], [])
+    first = max(loaded[0], loaded[1] - timedelta(days=29))
+    return markdown_table(
+        ["project (last 30 days)", "team", "credits", "cost"],
+        [
+            [
+                p.project,
+                p.team,
+                f"{p.credits:,.0f}",
+                f"{p.cost:,.2f} {p.currency}" if p.cost is not None else "no price",
+            ]
+            for p in cost.top_projects(conn, first, loaded[1], TOP_ROWS)
+        ],
+    )
+
+
+def chargeback_markdown(conn: duckdb.DuckDBPyConnection) -> str:
+    rows = conn.execute(
+        f"SELECT month, team, sum(total_credits) AS credits, sum(cost), any_value(currency)"
+        f" FROM {cost.TEAM_CHARGEBACK}"
+        f" WHERE month = (SELECT max(month) FROM {cost.TEAM_CHARGEBACK})"
+        " GROUP BY month, team ORDER BY credits DESC LIMIT ?",
+        [TOP_ROWS],
+    ).fetchall()
+    return markdown_table(
+        ["month", "team", "credits", "cost"],
+        [
+            [f"{m:%Y-%m}", t, f"{c:,.0f}", f"{v:,.2f} {cur}" if v is not None else "no price"]
+            for m, t, c, v, cur in rows
+        ],
+    )
+
+
+def forecast_markdown(conn: duckdb.DuckDBPyConnection) -> str:
+    rows = conn.execute(
+        f"SELECT scope, organization_name, coalesce(project_name, ''), mtd_credits,"
+        f" projected_month_credits, budget_credits, budget_status FROM {forecast.CREDIT_FORECAST}"
+        " ORDER BY scope = 'project', projected_month_credits DESC LIMIT ?",
+        [TOP_ROWS + 1],
+    ).fetchall()
+    return markdown_table(
+        ["scope", "organization", "project", "month to date", "projected", "budget", "status"],
+        [
+            [s, o, p, f"{m:,.0f}", f"{pr:,.0f}", f"{b:,.0f}" if b is not None else "", st]
+            for s, o, p, m, pr, b, st in rows
+        ],
+    )
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub-flavoured markdown table (what the UI renders for MetadataValue.md)."""
+
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = [
+        "| " + " | ".join(cell(h) for h in headers) + " |",
+        "| " + " | ".join("---" for _ in headers) + " |",
+    ]
+    lines.extend("| " + " | ".join(cell(v) for v in row) + " |" for row in rows)
+    if not rows:
+        lines.append("| " + " | ".join(["(none)"] + [""] * (len(headers) - 1)) + " |")
+    return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:.1f}%"
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:,.0f}"
