@@ -70,7 +70,14 @@ def browser() -> Iterator[WebDriver]:
         "--window-size=1600,1000",
     ):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    # The browser keeps the real clock when the suite runs on a moved one (.ci/test-at-dates): it
+    # only shows what the webserver serves, and Chromium crashes with libfaketime preloaded.
+    driver_env = {
+        k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")
+    }
+    driver = webdriver.Chrome(
+        service=Service(executable_path=CHROMEDRIVER, env=driver_env), options=options
+    )
     try:
         yield driver
     finally:
