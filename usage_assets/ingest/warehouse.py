@@ -30,8 +30,8 @@ JOB_RUNS = f"{SCHEMA}.job_runs"
 LOAD_RUN_ID_COLUMN = "load_run_id"
 LOADED_AT_COLUMN = "loaded_at"
 
-# DuckDB would otherwise take 80 % of the machine's memory; bounded, it spills to disk instead, and
-# a load stays well under 1 GB (see `make bench`).
+# DuckDB would otherwise take most of the machine's memory; bounded, it spills to disk instead, and
+# a load's peak stays within the README's memory target (see `make bench`).
 WAREHOUSE_DUCKDB_CONFIG: dict[str, str] = {"memory_limit": "256MB"}
 # DuckDB's cap while a load appends (see _append_settings).
 LOAD_MEMORY_LIMIT = "128MB"
@@ -128,13 +128,13 @@ def _append_settings(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Run DuckDB on one thread with a smaller memory cap while a load appends; restore after.
 
     One thread: a parallel INSERT leaves each thread's partial row groups behind, and the next
-    checkpoint rewrites all of them. Measured at 2 M rows on 2 cores: two threads appended in
-    9.6 s and the checkpoint then took 5.9 s and doubled the file; one thread appended in 9.0 s
-    and the checkpoint took 0.02 s. The other core is busy cleaning the next part in polars.
+    checkpoint rewrites all of them (slower overall, and a file twice the size); one thread
+    appends about as fast and leaves nothing to rewrite, while the other core cleans the next
+    part in polars. `make bench` and the README's performance section have the figures.
 
     Memory: a streamed append needs little, and every MB DuckDB does not hold is one polars may
-    keep between parts (see usage_assets/__init__.py): at 2 M rows, 128 MB instead of 256 MB
-    took the load's peak from 963 to 846 MiB at the same speed.
+    keep between parts (see usage_assets/__init__.py), which lowers the load's peak at the same
+    speed.
 
     These settings are the database's, not the connection's: other connections of this process
     see them too until the load ends (loads take the warehouse pool, one at a time).
