@@ -149,12 +149,16 @@ def bench_sensor(pending: int, ticks: int) -> dict[str, Any]:
     from usage_assets.config import current_config
     from usage_assets.defs.constants import EXPORT_ASSET_KEY, EXPORT_ID_METADATA
     from usage_assets.defs.resources import CircleCIUsageResource, PostQuotaResource
-    from usage_assets.defs.usage.sensors import usage_export_job_sensor
+    from usage_assets.defs.usage.sensors import build_usage_export_sensor
     from usage_assets.simulator.server import SimulatorServer
     from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN, SimulatorSettings
 
     settings = SimulatorSettings(
         processing_time=timedelta(hours=2), rows_per_day=5, post_quota=pending + 1, get_limit=10_000
+    )
+    usage_export_job_sensor = build_usage_export_sensor(
+        minimum_interval_seconds=current_config().sensor_interval_seconds,
+        max_gets_per_tick=current_config().sensor_max_gets_per_tick,
     )
     today = datetime.now(UTC).date()
     tick_seconds: list[float] = []

@@ -21,7 +21,7 @@ from usage_assets.defs.usage.schedules import (
     daily_usage_export_schedule,
     weekly_usage_reexport_schedule,
 )
-from usage_assets.defs.usage.sensors import usage_export_job_sensor
+from usage_assets.defs.usage.sensors import build_usage_export_sensor
 from usage_assets.ingest.warehouse import WAREHOUSE_DUCKDB_CONFIG
 
 
@@ -48,11 +48,18 @@ def build_resources(config: PipelineConfig) -> dict[str, dg.ConfigurableResource
     }
 
 
+config = current_config()
 defs = dg.Definitions(
     assets=[usage_export_job, raw_usage_files, job_runs, insights_daily, insights_rollups],
     asset_checks=[job_runs_checks],
     jobs=[create_usage_export, download_and_load_usage],
-    sensors=[usage_export_job_sensor, insights_automation_sensor],
+    sensors=[
+        build_usage_export_sensor(
+            minimum_interval_seconds=config.sensor_interval_seconds,
+            max_gets_per_tick=config.sensor_max_gets_per_tick,
+        ),
+        insights_automation_sensor,
+    ],
     schedules=[daily_usage_export_schedule, weekly_usage_reexport_schedule],
-    resources=build_resources(current_config()),
+    resources=build_resources(config),
 )

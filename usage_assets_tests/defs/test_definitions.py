@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from usage_assets.config import current_config
 from usage_assets.definitions import defs
 from usage_assets.defs.constants import RANGE_END_TAG, RANGE_START_TAG
 from usage_assets_tests.defs.snapshot import SNAPSHOT_PATH, render_definitions
@@ -67,6 +68,11 @@ def test_sensor_and_schedules_run_by_default() -> None:
         assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
     for name in ("daily_usage_export_schedule", "weekly_usage_reexport_schedule"):
         assert defs.resolve_schedule_def(name).default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_the_sensor_ticks_at_the_configured_interval() -> None:
+    sensor = defs.resolve_sensor_def("usage_export_job_sensor")
+    assert sensor.minimum_interval_seconds == current_config().sensor_interval_seconds
 
 
 def test_weekly_schedule_requests_the_trailing_seven_days_in_one_run() -> None:

@@ -1,4 +1,4 @@
-"""`usage_export_job_sensor`: polls pending export jobs and launches their download and load.
+"""`usage_export_job_sensor`: polls pending exports and launches their download and load.
 
 A tick only reads the event log and makes a few cheap GETs (bounded per tick, paused after a 429),
 never downloads: a sensor tick must finish within about a minute. A completed export becomes exactly
@@ -18,7 +18,6 @@ from usage_assets.circleci import (
     UsageApiError,
 )
 from usage_assets.circleci.timestamps import utc_now
-from usage_assets.config import current_config
 from usage_assets.defs.constants import (
     ATTEMPT_METADATA,
     ATTEMPT_TAG,
@@ -99,18 +98,41 @@ def _observations(decision: Decision, error_reason: str | None) -> list[dg.Asset
     ]
 
 
-@dg.sensor(
-    name="usage_export_job_sensor",
-    jobs=[create_usage_export, download_and_load_usage],
-    minimum_interval_seconds=current_config().sensor_interval_seconds,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Polls CircleCI for pending usage export jobs; launches the download and load when one completes.",
-)
-def usage_export_job_sensor(
+SENSOR_NAME = "usage_export_job_sensor"
+
+
+def build_usage_export_sensor(
+    *, minimum_interval_seconds: int, max_gets_per_tick: int
+) -> dg.SensorDefinition:
+    """The sensor, with its tick interval and its GET budget per tick (CircleCI rate-limits GETs;
+    `USAGE_SENSOR_INTERVAL_SECONDS` and `USAGE_SENSOR_MAX_GETS_PER_TICK` in definitions.py)."""
+
+    @dg.sensor(
+        name=SENSOR_NAME,
+        jobs=[create_usage_export, download_and_load_usage],
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Polls CircleCI for pending usage export jobs; launches the download and load "
+        "when one completes.",
+    )
+    def usage_export_job_sensor(
+        context: dg.SensorEvaluationContext,
+        circleci: CircleCIUsageResource,
+        post_quota: PostQuotaResource,
+    ) -> dg.SensorResult:
+        return _tick(context, circleci, post_quota, max_gets_per_tick)
+
+    return usage_export_job_sensor
+
+
+def _tick(
     context: dg.SensorEvaluationContext,
     circleci: CircleCIUsageResource,
     post_quota: PostQuotaResource,
+    max_gets_per_tick: int,
 ) -> dg.SensorResult:
+    """One tick: track new exports, poll the ones due (at most `max_gets_per_tick` GETs), and turn
+    each decision into run requests and per-partition observations."""
     cursor = SensorCursor.parse(context.cursor)
     _new_export_jobs(context, cursor)
     now = utc_now()
@@ -128,7 +150,7 @@ def usage_export_job_sensor(
     quota_left = post_quota.ledger(circleci.api_url, circleci.org_id).status().left
     # One attempt per GET: a failed poll is simply retried next tick, and the tick stays short.
     with circleci.get_client(retry=RetryPolicy(max_attempts=1)) as client:
-        for export in cursor.due_for_poll(current_config().sensor_max_gets_per_tick):
+        for export in cursor.due_for_poll(max_gets_per_tick):
             try:
                 status = client.get_export(export.export_id)
                 state, error_reason = status.state, status.error_reason

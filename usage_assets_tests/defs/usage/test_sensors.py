@@ -12,7 +12,7 @@ import pytest
 from usage_assets.defs.constants import EXPORT_ASSET_KEY, EXPORT_ID_TAG, range_tags
 from usage_assets.defs.usage.export_jobs import usage_export_job
 from usage_assets.defs.usage.jobs import download_and_load_usage
-from usage_assets.defs.usage.sensors import usage_export_job_sensor
+from usage_assets.defs.usage.sensors import build_usage_export_sensor
 from usage_assets.ingest.pending_exports import SensorCursor
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import SimulatorSettings
@@ -48,7 +48,12 @@ def create_export(sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInst
 
 
 def tick(
-    sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance, cursor: str | None
+    sim: SimulatorServer,
+    tmp_path: Path,
+    instance: dg.DagsterInstance,
+    cursor: str | None,
+    *,
+    max_gets_per_tick: int = 5,
 ) -> dg.SensorResult:
     resources = pipeline_resources(sim, tmp_path)
     context = dg.build_sensor_context(
@@ -56,7 +61,10 @@ def tick(
         cursor=cursor,
         resources={k: resources[k] for k in ("circleci", "post_quota")},
     )
-    result = usage_export_job_sensor(context)
+    sensor = build_usage_export_sensor(
+        minimum_interval_seconds=30, max_gets_per_tick=max_gets_per_tick
+    )
+    result = sensor(context)
     assert isinstance(result, dg.SensorResult)
     return result
 
@@ -142,8 +150,9 @@ def test_get_rate_limit_pauses_polling(
     assert "paused until" in str(paused.skip_reason)
 
 
+@pytest.mark.parametrize("budget", [5, 2])
 def test_sensor_polls_at_most_its_get_budget_per_tick(
-    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance, budget: int
 ) -> None:
     for offset in range(7):
         day = (TODAY - timedelta(days=20 + offset)).isoformat()
@@ -156,9 +165,9 @@ def test_sensor_polls_at_most_its_get_budget_per_tick(
     before = slow_sim.simulator.store.get_limiter.used(
         "get:" + pipeline_resources(slow_sim, tmp_path)["circleci"].org_id, datetime.now(UTC)
     )
-    result = tick(slow_sim, tmp_path, instance, None)
+    result = tick(slow_sim, tmp_path, instance, None, max_gets_per_tick=budget)
     after = slow_sim.simulator.store.get_limiter.used(
         "get:" + pipeline_resources(slow_sim, tmp_path)["circleci"].org_id, datetime.now(UTC)
     )
-    assert after - before == 5  # USAGE_SENSOR_MAX_GETS_PER_TICK default
+    assert after - before == budget
     assert len(SensorCursor.parse(result.cursor).pending) == 7
