@@ -29,31 +29,19 @@ from usage_assets.defs.constants import WAREHOUSE_POOL
 from usage_assets.defs.insights.metadata import (
     TOP_ROWS,
     anomaly_result,
-    chargeback_markdown,
-    cost_markdown,
-    forecast_markdown,
     markdown_table,
-    performance_result,
-    sizing_markdown,
     table_schema,
 )
+from usage_assets.defs.insights.rollups import ROLLUPS, RollupRun
 from usage_assets.defs.insights.specs import (
     ANOMALY_CHECK,
     COVERAGE_CHECK,
-    CREDIT_COSTS,
-    CREDIT_FORECAST,
     DAILY_CHECKS,
     DAILY_SPECS,
     DAILY_USAGE,
-    JOB_PERFORMANCE,
-    RIGHT_SIZING,
     ROLLUP_CHECKS,
     ROLLUP_SPECS,
     SANE_CHECK,
-    SELF_CONTAINED_CHECK,
-    TEAM_CHARGEBACK,
-    USAGE_REPORT,
-    WORKFLOW_PERFORMANCE,
     WORKFLOW_RUNS,
 )
 from usage_assets.defs.partitions import daily_partitions, partition_day
@@ -67,7 +55,6 @@ from usage_assets.insights import (
     daily_usage,
     forecast,
     performance,
-    report,
     right_sizing,
     sanity,
     workflow_runs,
@@ -183,13 +170,9 @@ def _loaded_days(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnect
 def insights_rollups(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource, insights: InsightsResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Rebuild the selected roll-ups (in dependency order) and the report."""
-    reference = insights.reference_data()
+    """Rebuild the selected roll-ups and the report, in the registry's (dependency) order."""
     selected = context.selected_asset_keys
-    run_id = context.run.run_id
-    sources = dict(reference.sources)
     checks: dict[tuple[dg.AssetKey, str], tuple[RuleResult, dg.AssetCheckSeverity]] = {}
-    error = dg.AssetCheckSeverity.ERROR
     with warehouse_connection(warehouse) as conn:
         # Every table exists before any is read: a run may select only some of them (the report
         # alone, say) on a warehouse that never had the others.
@@ -199,136 +182,21 @@ def insights_rollups(
         right_sizing.ensure_table(conn)
         cost.ensure_tables(conn)
         forecast.ensure_table(conn)
-        loaded = loaded_range(conn)
-
-        performance_tables = [
-            name
-            for key, name in (
-                (WORKFLOW_PERFORMANCE, performance.WORKFLOW_NAME),
-                (JOB_PERFORMANCE, performance.JOB_NAME),
-            )
-            if key in selected
-        ]
-        if performance_tables:
-            rows = performance.refresh(
-                conn,
-                loaded,
-                run_id,
-                default_branches=reference.default_branches,
-                which=performance_tables,
-            )
-            if WORKFLOW_PERFORMANCE in selected:
-                yield performance_result(
-                    conn, WORKFLOW_PERFORMANCE, rows[performance.WORKFLOW_NAME], loaded
+        run = RollupRun(
+            conn=conn,
+            run_id=context.run.run_id,
+            reference=insights.reference_data(),
+            loaded=loaded_range(conn),
+            report_path=Path(insights.report_path),
+            log=context.log,
+        )
+        for rollup in ROLLUPS:
+            if rollup.key in selected:
+                yield dg.MaterializeResult(asset_key=rollup.key, metadata=rollup.refresh(run))
+                checks[(rollup.key, rollup.check_name)] = (
+                    rollup.check(run),
+                    dg.AssetCheckSeverity.ERROR,
                 )
-                checks[(WORKFLOW_PERFORMANCE, SANE_CHECK)] = (
-                    sanity.workflow_performance_sane(conn),
-                    error,
-                )
-            if JOB_PERFORMANCE in selected:
-                yield performance_result(conn, JOB_PERFORMANCE, rows[performance.JOB_NAME], loaded)
-                checks[(JOB_PERFORMANCE, SANE_CHECK)] = (sanity.job_performance_sane(conn), error)
-
-        if RIGHT_SIZING in selected:
-            price = reference.price_on(loaded[1]) if loaded else None
-            sizing = right_sizing.refresh(conn, loaded, run_id, reference.resource_classes, price)
-            if sizing.unknown_classes:
-                context.log.warning(
-                    "Resource classes not in resource_classes.csv (add them to size these jobs): "
-                    + ", ".join(sizing.unknown_classes)
-                )
-            yield dg.MaterializeResult(
-                asset_key=RIGHT_SIZING,
-                metadata={
-                    "dagster/row_count": sizing.rows,
-                    "dagster/column_schema": table_schema(right_sizing.COLUMNS),
-                    "window": f"{sizing.window[0]} .. {sizing.window[1]}"
-                    if sizing.window
-                    else "none",
-                    "downsize_candidates": sizing.downsize_candidates,
-                    "at_ceiling": sizing.at_ceiling,
-                    "est_credits_saved_per_month": dg.MetadataValue.float(
-                        sizing.est_credits_saved_per_month
-                    ),
-                    "unknown_resource_classes": ", ".join(sizing.unknown_classes) or "none",
-                    "resource_classes_file": sources.get("resource_classes.csv", ""),
-                    "top_savings": dg.MetadataValue.md(sizing_markdown(conn)),
-                },
-            )
-            checks[(RIGHT_SIZING, SANE_CHECK)] = (sanity.right_sizing_sane(conn), error)
-
-        if CREDIT_COSTS in selected:
-            costs = cost.refresh_costs(conn, run_id, reference.prices, reference.teams)
-            if costs.days_without_price:
-                context.log.warning(
-                    f"{costs.days_without_price} day(s) have no price in price_per_credit.csv; "
-                    "their cost is empty"
-                )
-            yield dg.MaterializeResult(
-                asset_key=CREDIT_COSTS,
-                metadata={
-                    "dagster/row_count": costs.rows,
-                    "dagster/column_schema": table_schema(cost.COST_COLUMNS),
-                    "total_credits": dg.MetadataValue.float(costs.total_credits),
-                    "total_cost": ", ".join(
-                        f"{value:,.2f} {currency}"
-                        for currency, value in costs.total_cost_by_currency.items()
-                    )
-                    or "no price",
-                    "days_without_price": costs.days_without_price,
-                    "unassigned_projects": ", ".join(costs.unassigned_projects) or "none",
-                    "price_file": sources.get("price_per_credit.csv", ""),
-                    "team_file": sources.get("team_mapping.csv", ""),
-                    "top_projects_by_cost": dg.MetadataValue.md(cost_markdown(conn, loaded)),
-                },
-            )
-            checks[(CREDIT_COSTS, SANE_CHECK)] = (sanity.credit_costs_sane(conn), error)
-
-        if TEAM_CHARGEBACK in selected:
-            rows_written = cost.refresh_chargeback(conn, run_id)
-            yield dg.MaterializeResult(
-                asset_key=TEAM_CHARGEBACK,
-                metadata={
-                    "dagster/row_count": rows_written,
-                    "dagster/column_schema": table_schema(cost.CHARGEBACK_COLUMNS),
-                    "latest_month_by_team": dg.MetadataValue.md(chargeback_markdown(conn)),
-                },
-            )
-            checks[(TEAM_CHARGEBACK, SANE_CHECK)] = (sanity.team_chargeback_sane(conn), error)
-
-        if CREDIT_FORECAST in selected:
-            projection = forecast.refresh(conn, run_id, reference.budgets)
-            yield dg.MaterializeResult(
-                asset_key=CREDIT_FORECAST,
-                metadata={
-                    "dagster/row_count": projection.rows,
-                    "dagster/column_schema": table_schema(forecast.COLUMNS),
-                    "as_of": str(projection.as_of),
-                    "over_budget": ", ".join(projection.over_budget) or "none",
-                    "budget_file": sources.get("budgets.csv", ""),
-                    "forecast": dg.MetadataValue.md(forecast_markdown(conn)),
-                },
-            )
-            checks[(CREDIT_FORECAST, SANE_CHECK)] = (sanity.credit_forecast_sane(conn), error)
-
-        if USAGE_REPORT in selected:
-            path = Path(insights.report_path)
-            data = report.collect(conn)
-            size = report.write(path, report.render(data))
-            yield dg.MaterializeResult(
-                asset_key=USAGE_REPORT,
-                metadata={
-                    "report_path": dg.MetadataValue.path(str(path)),
-                    "bytes": size,
-                    "days": len(data.days),
-                    "first_day": str(data.first_day),
-                    "last_day": str(data.last_day),
-                },
-            )
-            checks[(USAGE_REPORT, SELF_CONTAINED_CHECK)] = (
-                sanity.report_self_contained(path),
-                error,
-            )
     yield from _check_results(context, checks)
 
 

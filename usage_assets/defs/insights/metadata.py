@@ -5,6 +5,7 @@ Reads only; every query here is over tables the assets just wrote.
 
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -53,10 +54,10 @@ def anomaly_result(found: Sequence[anomalies.Anomaly]) -> RuleResult:
     )
 
 
-def performance_result(
-    conn: duckdb.DuckDBPyConnection, key: dg.AssetKey, rows: int, loaded: tuple[date, date] | None
-) -> dg.MaterializeResult:
-    name = key.path[-1]
+def performance_metadata(
+    conn: duckdb.DuckDBPyConnection, name: str, rows: int, loaded: tuple[date, date] | None
+) -> dict[str, Any]:
+    """A performance table's metadata: size, loaded days, and its top rows by credits."""
     per_workflow = name == performance.WORKFLOW_NAME
     columns = performance.WORKFLOW_COLUMNS if per_workflow else performance.JOB_COLUMNS
     label = "workflow_name" if per_workflow else "workflow_name || ' / ' || job_name"
@@ -66,41 +67,38 @@ def performance_result(
         " WHERE period = ? AND branch_scope = 'all' ORDER BY total_credits DESC LIMIT ?",
         [performance.ROLLING_LABEL, TOP_ROWS],
     ).fetchall()
-    return dg.MaterializeResult(
-        asset_key=key,
-        metadata={
-            "dagster/row_count": rows,
-            "dagster/column_schema": table_schema(columns),
-            "loaded_days": f"{loaded[0]} .. {loaded[1]}" if loaded else "none",
-            "top_by_credits_last_30_days": dg.MetadataValue.md(
-                markdown_table(
+    return {
+        "dagster/row_count": rows,
+        "dagster/column_schema": table_schema(columns),
+        "loaded_days": f"{loaded[0]} .. {loaded[1]}" if loaded else "none",
+        "top_by_credits_last_30_days": dg.MetadataValue.md(
+            markdown_table(
+                [
+                    "project",
+                    "name",
+                    "runs",
+                    "success",
+                    "p95 s",
+                    "runs/day",
+                    "credits",
+                    "failed credits",
+                ],
+                [
                     [
-                        "project",
-                        "name",
-                        "runs",
-                        "success",
-                        "p95 s",
-                        "runs/day",
-                        "credits",
-                        "failed credits",
-                    ],
-                    [
-                        [
-                            p,
-                            n,
-                            f"{r:,}",
-                            _pct(sr),
-                            _number(p95),
-                            f"{t:.1f}",
-                            f"{c:,.0f}",
-                            f"{f:,.0f}",
-                        ]
-                        for p, n, r, sr, p95, t, c, f in top
-                    ],
-                )
-            ),
-        },
-    )
+                        p,
+                        n,
+                        f"{r:,}",
+                        _pct(sr),
+                        _number(p95),
+                        f"{t:.1f}",
+                        f"{c:,.0f}",
+                        f"{f:,.0f}",
+                    ]
+                    for p, n, r, sr, p95, t, c, f in top
+                ],
+            )
+        ),
+    }
 
 
 def sizing_markdown(conn: duckdb.DuckDBPyConnection) -> str:
