@@ -144,7 +144,7 @@ def summarize(warehouse: Path, ledger: PostQuotaLedger, first_day: str, last_day
     lines.append(f"  {'day':<12}{'job runs':>10}{'credits':>12}")
     lines.extend(f"  {day!s:<12}{rows:>10}{credits:>12,.0f}" for day, rows, credits in per_day)
     lines.append("")
-    lines.append("Top projects by credits and cost (circleci_insights.credit_costs):")
+    lines.append("Top projects by credits and cost (circleci_insights.daily_usage, credit_costs):")
     lines.extend(
         f"  {p.project:<22}{p.team:<10}{p.job_runs:>7} runs{p.credits:>13,.0f} credits"
         + (f"{p.cost:>11,.2f} {p.currency}" if p.cost is not None else "   no price")

@@ -76,7 +76,9 @@ def top_projects(
     conn: duckdb.DuckDBPyConnection, first: date, last: date, limit: int
 ) -> list[ProjectCost]:
     """The projects with the most credits in [first, last], most first: the one answer to "top
-    projects by credits" for asset metadata, the report and the demo alike. Both tables must
+    projects by credits" for asset metadata, the report and the demo alike. Runs and credits come
+    from daily_usage (the `sane` check on credit_costs holds its credits equal to them), team and
+    cost from credit_costs where it has the project (else "unassigned", no cost). Both tables must
     exist (`daily_usage.ensure_table`, `ensure_tables`); credit_costs may still be empty."""
     rows = conn.execute(
         f"""WITH usage AS (
@@ -90,9 +92,12 @@ def top_projects(
             FROM {CREDIT_COSTS} WHERE usage_date BETWEEN ? AND ?
             GROUP BY organization_id, project_name
         )
-        SELECT u.organization_name, u.project_name, coalesce(p.team, ?), u.job_runs, u.credits,
+        SELECT u.organization_name, coalesce(u.project_name, ''), coalesce(p.team, ?), u.job_runs,
+            u.credits,
             p.cost, p.currency
-        FROM usage u LEFT JOIN priced p USING (organization_id, project_name)
+        FROM usage u LEFT JOIN priced p
+            ON p.organization_id IS NOT DISTINCT FROM u.organization_id
+            AND p.project_name IS NOT DISTINCT FROM u.project_name
         ORDER BY u.credits DESC, u.project_name LIMIT ?""",
         [first, last, first, last, UNASSIGNED_TEAM, limit],
     ).fetchall()

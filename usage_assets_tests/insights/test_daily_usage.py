@@ -118,3 +118,19 @@ def test_top_projects_and_per_day(loaded: duckdb.DuckDBPyConnection) -> None:
     assert len(cost.top_projects(loaded, DAY, NEXT, 1)) == 1
     # DAY: 6 web rows + 1 api = 7 rows, 243 + 500 credits; NEXT: 1 row, 20 credits.
     assert daily_usage.per_day(loaded, DAY, NEXT) == [(DAY, 7, 743.0), (NEXT, 1, 20.0)]
+
+
+def test_top_projects_keep_team_and_cost_of_a_project_without_a_name(
+    loaded: duckdb.DuckDBPyConnection,
+) -> None:
+    insert(loaded, [job(project_id="p-x", project_name=None, compute_credits=900)])
+    daily_usage.refresh(loaded, DAY, NEXT, "run-1")
+    cost.ensure_tables(loaded)
+    loaded.execute(
+        f"INSERT INTO {cost.CREDIT_COSTS} (usage_date, organization_id, project_name, team,"
+        " total_credits, currency, cost) SELECT ?, organization_id, NULL, 'ops', 900, 'USD', 0.54"
+        f" FROM {DAILY_USAGE} WHERE project_name IS NULL LIMIT 1",
+        [DAY],
+    )
+    (first, *_) = cost.top_projects(loaded, DAY, NEXT, 10)
+    assert (first.project, first.team, first.cost, first.currency) == ("", "ops", 0.54, "USD")

@@ -173,6 +173,8 @@ def insights_rollups(
     """Rebuild the selected roll-ups and the report, in the registry's (dependency) order."""
     selected = context.selected_asset_keys
     checks: dict[tuple[dg.AssetKey, str], tuple[RuleResult, dg.AssetCheckSeverity]] = {}
+    # A malformed reference file fails the run before it takes the warehouse.
+    reference = insights.reference_data()
     with warehouse_connection(warehouse) as conn:
         # Every table exists before any is read: a run may select only some of them (the report
         # alone, say) on a warehouse that never had the others.
@@ -185,7 +187,7 @@ def insights_rollups(
         run = RollupRun(
             conn=conn,
             run_id=context.run.run_id,
-            reference=insights.reference_data(),
+            reference=reference,
             loaded=loaded_range(conn),
             report_path=Path(insights.report_path),
             log=context.log,
