@@ -235,10 +235,11 @@ def _prepare(
         "CREATE OR REPLACE TEMP TABLE _periods (label VARCHAR, kind VARCHAR, period_start DATE,"
         " period_end DATE, days BIGINT, previous_label VARCHAR)"
     )
-    conn.executemany(
-        "INSERT INTO _periods VALUES (?, ?, ?, ?, ?, ?)",
-        [[p.label, p.kind, p.start, p.end, p.days, p.previous_label] for p in periods],
-    )
+    if periods:  # none while nothing is loaded: the tables are then rebuilt empty
+        conn.executemany(
+            "INSERT INTO _periods VALUES (?, ?, ?, ?, ?, ?)",
+            [[p.label, p.kind, p.start, p.end, p.days, p.previous_label] for p in periods],
+        )
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE _branch_overrides (project_name VARCHAR, default_branch VARCHAR)"
     )

@@ -223,3 +223,25 @@ def test_the_report_alone_on_an_empty_warehouse(
     path = Path(str(materialization.metadata["report_path"].value))
     assert "No usage is loaded yet" in path.read_text()
     assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
+
+
+def test_a_quiet_window_on_a_new_warehouse_gives_empty_insights_and_a_passing_run(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """No usage loaded at all (a new warehouse, a quiet day): every insights table exists and is
+    empty, every check passes, and the report says nothing is loaded yet."""
+    result = dg.materialize(
+        [insights_daily, insights_rollups],
+        partition_key="2026-11-20",
+        resources=resources(live_sim, tmp_path),
+        instance=instance,
+    )
+    assert result.success
+    assert all(check.passed for check in result.get_asset_check_evaluations())
+    with duckdb.connect(str(tmp_path / "usage.duckdb"), read_only=True) as conn:
+        tables = conn.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'circleci_insights'"
+        ).fetchall()
+        assert len(tables) == 8  # every table asset but the report, a file
+        for (name,) in tables:
+            assert conn.execute(f"SELECT count(*) FROM circleci_insights.{name}").fetchone() == (0,)
