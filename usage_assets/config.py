@@ -83,7 +83,13 @@ def load_config(
                 "(comma-separated UUIDs from Organization Settings > Overview)"
             )
 
+    _check_token(env)
     data_dir = Path(_get(env, "USAGE_DATA_DIR") or "./data").expanduser().resolve()
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigError(
+            f"USAGE_DATA_DIR={data_dir} is a file; point it at a directory (it holds the raw "
+            "files, the quota ledger and the warehouse)"
+        )
     duckdb_text = _get(env, "USAGE_DUCKDB_PATH")
     if duckdb_text and duckdb_text.startswith("md:"):
         duckdb_path = duckdb_text
@@ -122,7 +128,9 @@ def load_config(
         duckdb_path=duckdb_path,
         start_date=start_date,
         post_quota=_int(env, "USAGE_POST_QUOTA", 10, minimum=1),
-        post_quota_window_hours=_float(env, "USAGE_POST_QUOTA_WINDOW_HOURS", 24.0),
+        post_quota_window_hours=_float(
+            env, "USAGE_POST_QUOTA_WINDOW_HOURS", 24.0, maximum=MAX_QUOTA_WINDOW_HOURS
+        ),
         daily_schedule_hour=_int(env, "USAGE_DAILY_SCHEDULE_HOUR", 6, minimum=0, maximum=23),
         weekly_schedule_hour=_int(env, "USAGE_WEEKLY_SCHEDULE_HOUR", 7, minimum=0, maximum=23),
         sensor_interval_seconds=_int(env, "USAGE_SENSOR_INTERVAL_SECONDS", 60, minimum=1),
@@ -130,6 +138,10 @@ def load_config(
         reference_dir=reference_dir,
         report_path=report_path.resolve(),
     )
+
+
+# A quota window longer than a year is a typo, not a plan.
+MAX_QUOTA_WINDOW_HOURS = 24.0 * 366
 
 
 @functools.cache
@@ -161,7 +173,20 @@ def _int(
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _check_token(env: Mapping[str, str]) -> None:
+    """A token with whitespace (a carriage return from a CRLF .env file, a trailing newline) is
+    refused by httpx before any request is sent, mid-run; say so when the code location loads.
+    The value itself is a secret and is never echoed."""
+    token = env.get("CIRCLECI_TOKEN")
+    if token and any(character.isspace() for character in token):
+        raise ConfigError(
+            "CIRCLECI_TOKEN contains whitespace (a stray carriage return or newline, for example "
+            "from a .env file with Windows line endings); set it to the token alone. "
+            "The value is not shown."
+        )
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, maximum: float) -> float:
     text = _get(env, name)
     if text is None:
         return default
@@ -171,4 +196,7 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name}={text!r} is not a number") from None
     if not value > 0:
         raise ConfigError(f"{name}={text} must be positive")
+    # inf or 1e12 would load and then overflow the first date computed from it, mid-run.
+    if not value <= maximum:
+        raise ConfigError(f"{name}={text} must be at most {maximum:g}")
     return value

@@ -99,6 +99,23 @@ def test_motherduck_database_is_kept_as_is() -> None:
             "USAGE_POST_QUOTA_WINDOW_HOURS=-1 must be positive",
         ),
         (
+            "USAGE_POST_QUOTA_WINDOW_HOURS",
+            "inf",
+            "USAGE_POST_QUOTA_WINDOW_HOURS=inf must be at most",
+        ),
+        (
+            "USAGE_POST_QUOTA_WINDOW_HOURS",
+            "1e12",
+            "USAGE_POST_QUOTA_WINDOW_HOURS=1e12 must be at most",
+        ),
+        (
+            "USAGE_POST_QUOTA_WINDOW_HOURS",
+            "nan",
+            "USAGE_POST_QUOTA_WINDOW_HOURS=nan must be positive",
+        ),
+        ("CIRCLECI_TOKEN", "CCIPAT_secret-value\r", "CIRCLECI_TOKEN contains whitespace"),
+        ("CIRCLECI_TOKEN", "CCIPAT_secret value", "CIRCLECI_TOKEN contains whitespace"),
+        (
             "USAGE_DAILY_SCHEDULE_HOUR",
             "25",
             "USAGE_DAILY_SCHEDULE_HOUR=25 must be between 0 and 23",
@@ -114,3 +131,12 @@ def test_bad_values_name_the_variable(name: str, value: str, message: str) -> No
     with pytest.raises(ConfigError) as caught:
         load_config({name: value}, today=TODAY)
     assert message in str(caught.value)
+    if name == "CIRCLECI_TOKEN":
+        assert "secret" not in str(caught.value)
+
+
+def test_a_data_dir_that_is_a_file_fails_at_load_naming_the_path(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "data"
+    not_a_dir.write_text("")
+    with pytest.raises(ConfigError, match=f"USAGE_DATA_DIR={not_a_dir} is a file"):
+        load_config({"USAGE_DATA_DIR": str(not_a_dir)}, today=TODAY)
