@@ -430,6 +430,22 @@ def _raise_bad_value(
     )
 
 
+def _check_job_ids(name: str, typed: pl.DataFrame) -> None:
+    """Every row needs its JOB_ID: it is the key a load replaces rows by. Rows without one would be
+    merged into one "duplicate" and replace real rows, so the whole part is refused first."""
+    missing = typed[snake_case("JOB_ID")].is_null()
+    count = int(missing.sum())
+    if count:
+        line = _line_of_row(int(missing.arg_true()[0]))
+        raise ExportFormatError(
+            f"{name}: line {line} has no JOB_ID ({count} row(s) in this part without one); "
+            f"every job run row needs its id, which loads replace rows by. {_WHAT_TO_DO}",
+            file=name,
+            column="JOB_ID",
+            line=line,
+        )
+
+
 def _verify_gzip(path: Path) -> None:
     """Decompress the whole part (streaming) and raise if the gzip stream is damaged.
 
@@ -657,6 +673,7 @@ def clean_part(path: Path, *, export_job_id: str) -> pl.DataFrame:
     typed = _reparse_irregular_timestamps(raw, raw.select(clean_column_expressions(raw.schema)))
     _check_conversions(name, raw, typed)
     del raw
+    _check_job_ids(name, typed)
     result = typed.with_columns(
         pl.col(snake_case("JOB_RUN_DATE")).alias(USAGE_DATE_COLUMN),
         pl.lit(export_job_id, dtype=pl.String).alias(EXPORT_JOB_ID_COLUMN),

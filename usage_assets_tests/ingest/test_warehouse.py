@@ -161,6 +161,23 @@ def test_a_failure_half_way_leaves_the_earlier_rows(
     assert conn.execute(f"SELECT DISTINCT load_run_id FROM {JOB_RUNS}").fetchall() == [("r1",)]
 
 
+def test_a_part_with_rows_without_job_id_is_refused_before_anything_is_written(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    good = write_part(tmp_path / "good.csv.gz", rows(DAY1))
+    load_window(conn, [("e1", good)], window_start=DAY1, window_end=DAY1, run_id="r1")
+    before = table(conn)
+    keyless = rows(DAY1)
+    for row in keyless[1:]:
+        row[JOB_ID] = "\\N"
+    bad = write_part(tmp_path / "keyless.csv.gz", keyless)
+    with pytest.raises(ExportFormatError, match=r"keyless.csv.gz: line 3 has no JOB_ID") as caught:
+        load_window(conn, [("e2", bad)], window_start=DAY1, window_end=DAY1, run_id="r2")
+    assert f"({len(keyless) - 1} row(s)" in str(caught.value)
+    assert table(conn) == before
+    assert conn.execute(f"SELECT DISTINCT load_run_id FROM {JOB_RUNS}").fetchall() == [("r1",)]
+
+
 def append_settings(conn: duckdb.DuckDBPyConnection) -> tuple[int, str]:
     threads, memory_limit = conn.execute(
         "SELECT current_setting('threads'), current_setting('memory_limit')"
