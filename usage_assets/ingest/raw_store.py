@@ -39,6 +39,18 @@ class RawExport:
         return sum(part.data_rows for part in self.parts)
 
 
+class DamagedManifestError(ValueError):
+    """A manifest.json that cannot be read (empty, cut short, edited): the folder's download
+    cannot be trusted and is fetched again."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"{path} is damaged ({problem}); the export's files there cannot be trusted. "
+            "Materialize raw_usage_files for these partitions to download the export again."
+        )
+        self.path = path
+
+
 def job_dir(raw_dir: Path, org_id: str, export_job_id: str) -> Path:
     return raw_dir / org_id / export_job_id
 
@@ -57,17 +69,24 @@ def write_manifest(folder: Path, export: RawExport) -> Path:
 
 
 def read_manifest(folder: Path) -> RawExport | None:
-    """The export in `folder` if its download completed and every part is still on disk."""
+    """The export in `folder` if its download completed and every part is still on disk.
+
+    Raises DamagedManifestError when the manifest exists but cannot be read."""
     path = folder / MANIFEST
     if not path.exists():
         return None
-    body = json.loads(path.read_text())
-    export = RawExport(
-        export_job_id=body["export_job_id"],
-        org_id=body["org_id"],
-        downloaded_at=body["downloaded_at"],
-        parts=tuple(PartRecord(**part) for part in body["parts"]),
-    )
+    try:
+        body = json.loads(path.read_text())
+        export = RawExport(
+            export_job_id=str(body["export_job_id"]),
+            org_id=str(body["org_id"]),
+            downloaded_at=str(body["downloaded_at"]),
+            parts=tuple(PartRecord(**part) for part in body["parts"]),
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DamagedManifestError(path, f"not valid JSON: {exc}") from None
+    except (KeyError, TypeError) as exc:
+        raise DamagedManifestError(path, f"not a manifest: {exc!r}") from None
     for part in export.parts:
         file = folder / part.name
         if not file.exists() or file.stat().st_size != part.compressed_bytes:

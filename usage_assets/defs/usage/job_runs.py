@@ -13,7 +13,7 @@ from usage_assets.defs.resources import (
 from usage_assets.defs.usage.export_lookup import assign_exports
 from usage_assets.defs.usage.raw_files import raw_usage_files
 from usage_assets.ingest.cleaning import CLEAN_SCHEMA, ExportFormatError
-from usage_assets.ingest.raw_store import job_dir, part_paths, read_manifest
+from usage_assets.ingest.raw_store import DamagedManifestError, job_dir, part_paths, read_manifest
 from usage_assets.ingest.warehouse import JOB_RUNS, LoadReport, job_runs_columns, load_window
 
 JOB_RUNS_SCHEMA = dg.TableSchema(
@@ -53,7 +53,10 @@ def job_runs(
     reports: list[LoadReport] = []
     for assignment in assignments:
         folder = job_dir(raw_store.root, circleci.org_id, assignment.job_id)
-        export = read_manifest(folder)
+        try:
+            export = read_manifest(folder)
+        except DamagedManifestError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         if export is None:
             raise dg.Failure(
                 description=(

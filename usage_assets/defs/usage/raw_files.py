@@ -20,6 +20,7 @@ from usage_assets.defs.resources import CircleCIUsageResource, RawStoreResource
 from usage_assets.defs.usage.export_jobs import usage_export_job
 from usage_assets.defs.usage.export_lookup import assign_exports
 from usage_assets.ingest.raw_store import (
+    DamagedManifestError,
     PartRecord,
     RawExport,
     job_dir,
@@ -54,7 +55,11 @@ def raw_usage_files(
     with circleci.get_client() as client:
         for assignment in assignments:
             folder = job_dir(raw_store.root, circleci.org_id, assignment.job_id)
-            export = read_manifest(folder)
+            try:
+                export = read_manifest(folder)
+            except DamagedManifestError as exc:
+                context.log.warning(f"{exc} Downloading it again now.")
+                export = None
             if export is None:
                 export = _download_export(
                     context, client, assignment.job_id, circleci.org_id, folder

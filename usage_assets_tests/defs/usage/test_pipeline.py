@@ -239,3 +239,26 @@ def test_no_secret_reaches_the_event_log(
     assert "simulated-circleci-token" not in everything
     assert "X-Amz-Signature" not in everything
     assert "export_job_id" in everything  # the log was really read
+
+
+def test_a_damaged_manifest_fails_the_load_by_name_and_a_rematerialize_downloads_again(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    assert export(live_sim, tmp_path, instance).success
+    assert download_and_load(live_sim, tmp_path, instance).success
+    (manifest,) = (tmp_path / "raw").rglob("manifest.json")
+    manifest.write_text("")  # e.g. a disk that filled up while it was rewritten
+    load_only = dg.materialize(
+        [usage_export_job, raw_usage_files, job_runs, job_runs_checks],
+        selection=[job_runs, job_runs_checks],
+        resources=pipeline_resources(live_sim, tmp_path),
+        instance=instance,
+        tags=range_tags(FIRST, LAST),
+        raise_on_error=False,
+    )
+    assert not load_only.success
+    assert f"{manifest} is damaged" in failure_message(load_only)
+    again = download_and_load(live_sim, tmp_path, instance)
+    assert again.success
+    assert warehouse_job_ids(tmp_path) == expected_job_ids(live_sim, FIRST, LAST, datetime.now(UTC))
+    assert manifest.read_text().startswith("{")
