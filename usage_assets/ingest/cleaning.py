@@ -193,6 +193,11 @@ class ExportFormatError(ValueError):
         self.value = value
 
 
+class DamagedPartError(ExportFormatError):
+    """The part's gzip stream is damaged (corrupt, truncated, not gzip): a bad copy on disk, which
+    a fresh download replaces, unlike a file CircleCI wrote in a format we do not read."""
+
+
 class MissingColumnsError(ExportFormatError):
     """The header lacks one or more of :data:`REQUIRED_COLUMNS`; ``missing`` lists them."""
 
@@ -245,10 +250,10 @@ def check_header(header: Sequence[str]) -> HeaderCheck:
     )
 
 
-def _gzip_damaged(name: str, exc: BaseException) -> ExportFormatError:
+def _gzip_damaged(name: str, exc: BaseException) -> DamagedPartError:
     """The one error for every kind of gzip damage, whichever decompressor noticed it."""
-    return ExportFormatError(
-        f"{name}: not a valid gzip file, corrupt or truncated ({exc}). {_WHAT_TO_DO}",
+    return DamagedPartError(
+        f"{name}: damaged, not a valid gzip file (corrupt or truncated: {exc}). {_WHAT_TO_DO}",
         file=name,
     )
 
@@ -271,6 +276,7 @@ def read_header(path: Path) -> list[str]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        _verify_gzip(Path(path))  # bytes damaged near the start decode as garbage
         raise ExportFormatError(
             f"{name}: the header line is not UTF-8 ({exc}). {_WHAT_TO_DO}", file=name, line=1
         ) from exc
@@ -651,6 +657,10 @@ def clean_part(path: Path, *, export_job_id: str) -> pl.DataFrame:
 
     header = read_header(path)
     check = check_header(header)
+    if check.duplicated or check.missing_required:
+        # A stream damaged near its start decompresses to a garbled header, which would read as
+        # a format change; the whole-stream check names the real cause (a damaged download).
+        _verify_gzip(path)
     if check.duplicated:
         raise ExportFormatError(
             f"{name}: column(s) {', '.join(check.duplicated)} appear more than once in the "

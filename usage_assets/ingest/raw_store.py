@@ -94,5 +94,10 @@ def read_manifest(folder: Path) -> RawExport | None:
     return export
 
 
+def forget_download(folder: Path) -> None:
+    """Mark the folder's download as incomplete (its manifest goes), so it is fetched again."""
+    (folder / MANIFEST).unlink(missing_ok=True)
+
+
 def part_paths(folder: Path, export: RawExport) -> list[Path]:
     return [folder / part.name for part in export.parts]

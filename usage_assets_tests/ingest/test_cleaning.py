@@ -29,6 +29,7 @@ from usage_assets.ingest.cleaning import (
     CLEAN_SCHEMA,
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
+    DamagedPartError,
     ExportFormatError,
     HeaderCheck,
     MissingColumnsError,
@@ -762,7 +763,21 @@ def test_random_gzip_damage_is_always_reported_as_gzip_damage(tmp_path: Path, se
         del damaged[rnd.randrange(10, len(damaged)) :]
     path = tmp_path / "part_5.csv.gz"
     path.write_bytes(bytes(damaged))
-    with pytest.raises(ExportFormatError, match=r"part_5\.csv\.gz: not a valid gzip file"):
+    with pytest.raises(DamagedPartError, match=r"part_5\.csv\.gz: damaged, not a valid gzip"):
+        clean_part(path, export_job_id=EXPORT_JOB_ID)
+
+
+@pytest.mark.parametrize("offset", [157, 159, 168, 178, 183, 195])
+def test_damage_in_the_header_is_reported_as_damage_not_as_a_format_change(
+    tmp_path: Path, offset: int
+) -> None:
+    """Bytes flipped early in the stream garble the header: without the whole-stream check that
+    read as missing or repeated columns, i.e. "CircleCI changed the format"."""
+    damaged = bytearray(gzip.compress(_big_payload()))
+    damaged[offset] ^= 0x10
+    path = tmp_path / "part_6.csv.gz"
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(DamagedPartError, match=r"part_6\.csv\.gz: damaged"):
         clean_part(path, export_job_id=EXPORT_JOB_ID)
 
 

@@ -12,8 +12,14 @@ from usage_assets.defs.resources import (
 )
 from usage_assets.defs.usage.export_lookup import assign_exports
 from usage_assets.defs.usage.raw_files import raw_usage_files
-from usage_assets.ingest.cleaning import CLEAN_SCHEMA, ExportFormatError
-from usage_assets.ingest.raw_store import DamagedManifestError, job_dir, part_paths, read_manifest
+from usage_assets.ingest.cleaning import CLEAN_SCHEMA, DamagedPartError, ExportFormatError
+from usage_assets.ingest.raw_store import (
+    DamagedManifestError,
+    forget_download,
+    job_dir,
+    part_paths,
+    read_manifest,
+)
 from usage_assets.ingest.warehouse import JOB_RUNS, LoadReport, job_runs_columns, load_window
 
 JOB_RUNS_SCHEMA = dg.TableSchema(
@@ -75,6 +81,16 @@ def job_runs(
                     window_end=partition_day(max(assignment.partition_keys)),
                     run_id=context.run.run_id,
                 )
+        except DamagedPartError as exc:
+            # The copy on disk is bad, not CircleCI's file: forget the download so the next
+            # raw_usage_files run fetches the export again (nothing was loaded from it).
+            forget_download(folder)
+            raise dg.Failure(
+                description=f"Export {assignment.job_id}: {exc} Its raw files are marked for "
+                "download again: re-materialize raw_usage_files and job_runs for these days "
+                "(the sensor's download runs do both).",
+                allow_retries=False,
+            ) from None
         except ExportFormatError as exc:
             raise dg.Failure(
                 description=f"Export {assignment.job_id}: {exc}", allow_retries=False

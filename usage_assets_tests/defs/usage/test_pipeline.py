@@ -262,3 +262,25 @@ def test_a_damaged_manifest_fails_the_load_by_name_and_a_rematerialize_downloads
     assert again.success
     assert warehouse_job_ids(tmp_path) == expected_job_ids(live_sim, FIRST, LAST, datetime.now(UTC))
     assert manifest.read_text().startswith("{")
+
+
+def test_a_part_damaged_on_disk_fails_the_load_and_the_next_run_downloads_it_again(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    assert export(live_sim, tmp_path, instance).success
+    assert download_and_load(live_sim, tmp_path, instance).success
+    expected = expected_job_ids(live_sim, FIRST, LAST, datetime.now(UTC))
+    part = sorted((tmp_path / "raw").rglob("part_*.csv.gz"))[0]
+    damaged = bytearray(part.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF  # same size: the manifest alone cannot tell
+    part.write_bytes(bytes(damaged))
+    failed = download_and_load(live_sim, tmp_path, instance)
+    assert not failed.success
+    message = failure_message(failed)
+    assert f"{part.name}: damaged" in message and "marked for download again" in message
+    assert warehouse_job_ids(tmp_path) == expected  # nothing loaded was lost
+    again = download_and_load(live_sim, tmp_path, instance)
+    assert again.success
+    assert warehouse_job_ids(tmp_path) == expected
+    raw = again.asset_materializations_for_node("raw_usage_files")[0].metadata
+    assert int_metadata(raw, "rows") == len(expected)
