@@ -26,6 +26,7 @@ from usage_assets.circleci.errors import (
     ApiTransportError,
     BadRequestError,
     CorruptDownloadError,
+    CreateNotSentError,
     CreateOutcomeUnknownError,
     DownloadError,
     DownloadLinkExpiredError,
@@ -174,12 +175,19 @@ class UsageApiClient:
         """POST a new export job. Spends one slot of the org's POST quota when it reaches the API.
 
         Never retried. A timeout or dropped connection raises CreateOutcomeUnknownError, because the
-        job may exist anyway.
+        job may exist anyway; a request that never left the machine raises CreateNotSentError.
         """
         body = self.validate_export_request(start, end, shared_org_ids)
         path = self._org_path("usage_export_job")
         try:
             response = self._http.post(path, json=body)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.LocalProtocolError) as exc:
+            # Raised before a byte of the request reached the API: no connection was made, or
+            # httpx refused to send it (an illegal header value, such as a token with a CR).
+            raise CreateNotSentError(
+                f"POST {path} was not sent ({type(exc).__name__}); no export job was created and "
+                "no POST slot was spent."
+            ) from None
         except httpx.TransportError as exc:
             raise CreateOutcomeUnknownError(
                 f"POST {path} got no answer ({type(exc).__name__}); the export job may have been "

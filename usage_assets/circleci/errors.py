@@ -63,6 +63,11 @@ class CreateOutcomeUnknownError(ApiTransportError):
     """
 
 
+class CreateNotSentError(ApiTransportError):
+    """A create-export POST never left this machine (the connection was refused or never made, or
+    the request was invalid to send). No job exists and no quota was used."""
+
+
 class DownloadError(UsageApiError):
     """A download of an export part failed."""
 

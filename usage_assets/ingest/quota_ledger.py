@@ -47,7 +47,8 @@ class PostOutcome(StrEnum):
     REFUSED = "refused"  # 4xx other than 429: the request reached the API and was refused
     RATE_LIMITED = "rate_limited"  # 429: the API says the quota is spent
     SERVER_ERROR = "server_error"
-    NO_ANSWER = "no_answer"  # timeout or dropped connection: outcome unknown
+    NO_ANSWER = "no_answer"  # sent, then a timeout or dropped connection: outcome unknown
+    NOT_SENT = "not_sent"  # never left this machine: the slot is given back
 
 
 class QuotaExhaustedError(Exception):
@@ -207,8 +208,8 @@ class PostQuotaLedger:
             datetime.fromisoformat(value)
             for (value,) in conn.execute(
                 "SELECT reserved_at FROM post_attempts WHERE api_url = ? AND org_id = ?"
-                " AND reserved_at > ? ORDER BY reserved_at",
-                (self.api_url, self.org_id, since.isoformat()),
+                " AND reserved_at > ? AND outcome <> ? ORDER BY reserved_at",
+                (self.api_url, self.org_id, since.isoformat(), PostOutcome.NOT_SENT.value),
             )
         ]
         blocked_row = conn.execute(

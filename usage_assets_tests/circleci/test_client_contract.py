@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import logging
+import socket
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from usage_assets.circleci import (
     ApiTransportError,
     BadRequestError,
     CorruptDownloadError,
+    CreateNotSentError,
     CreateOutcomeUnknownError,
     DownloadError,
     DownloadLinkExpiredError,
@@ -274,9 +277,7 @@ def test_schema_drift_reaches_the_file(
     assert "IS_DEFAULT_BRANCH" in header and "VCS_URL" not in header
 
 
-def test_unreachable_api_get_is_transport_error_and_post_is_outcome_unknown(
-    clock: FakeClock,
-) -> None:
+def test_unreachable_api_get_is_transport_error_and_post_is_not_sent(clock: FakeClock) -> None:
     with SimulatorServer() as server:
         dead_url = server.base_url  # closed once the block exits
     with UsageApiClient(
@@ -288,8 +289,49 @@ def test_unreachable_api_get_is_transport_error_and_post_is_outcome_unknown(
     ) as api:
         with pytest.raises(ApiTransportError, match="ConnectError"):
             api.get_export("e8235eed-f121-4ae3-9c72-2719d6572818")
-        with pytest.raises(CreateOutcomeUnknownError, match="may have been created"):
+        # A refused connection means nothing was sent: no job, no quota spent.
+        with pytest.raises(CreateNotSentError, match="was not sent"):
             api.create_export(DAY, DAY_END)
+
+
+def test_a_token_httpx_will_not_send_is_not_sent(sim: SimulatorServer, clock: FakeClock) -> None:
+    """A stray carriage return (a CRLF .env file) makes httpx refuse the header before sending."""
+    with (
+        UsageApiClient(
+            DEFAULT_TOKEN + "\r", DEFAULT_ORG_ID, base_url=sim.base_url, clock=clock
+        ) as api,
+        pytest.raises(CreateNotSentError, match="was not sent") as caught,
+    ):
+        api.create_export(DAY, DAY_END)
+    assert DEFAULT_TOKEN not in str(caught.value)
+    assert sim.simulator.store.post_limiter.used(DEFAULT_ORG_ID, clock.now) == 0
+
+
+def test_a_post_sent_but_never_answered_is_outcome_unknown(clock: FakeClock) -> None:
+    """The request reached a server that dropped it without an answer: the job may exist."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def swallow() -> None:
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        connection.close()
+
+    worker = threading.Thread(target=swallow, daemon=True)
+    worker.start()
+    host, port = listener.getsockname()[:2]
+    try:
+        with (
+            UsageApiClient(
+                DEFAULT_TOKEN, DEFAULT_ORG_ID, base_url=f"http://{host}:{port}/api/v2", clock=clock
+            ) as api,
+            pytest.raises(CreateOutcomeUnknownError, match="may have been created"),
+        ):
+            api.create_export(DAY, DAY_END)
+    finally:
+        worker.join(timeout=10)
+        listener.close()
 
 
 def test_secrets_stay_out_of_reprs_errors_and_logs(

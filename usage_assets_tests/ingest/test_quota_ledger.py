@@ -135,3 +135,25 @@ def test_naive_clock_values_are_normalised(tmp_path: Path) -> None:
     clock = FakeClock(datetime(2026, 11, 20, 12, tzinfo=UTC))
     book = ledger(tmp_path / "q.sqlite", clock)
     assert book.reserve().reserved_at.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    ("outcome", "used"),
+    [
+        (PostOutcome.NOT_SENT, 0),  # never left the machine: the slot is given back
+        (PostOutcome.NO_ANSWER, 1),  # sent, no answer: the job may exist, the slot stays spent
+        (PostOutcome.REFUSED, 1),
+    ],
+)
+def test_only_a_post_that_was_never_sent_gives_its_slot_back(
+    tmp_path: Path, clock: FakeClock, outcome: PostOutcome, used: int
+) -> None:
+    book = ledger(tmp_path / "q.sqlite", clock, limit=1)
+    book.record(book.reserve(), outcome, detail="test")
+    assert book.status().used == used
+    if used == 0:
+        book.reserve()  # the one slot is free again
+    else:
+        with pytest.raises(QuotaExhaustedError):
+            book.reserve()
+    assert book.attempts()[0]["outcome"] == outcome.value

@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 
 from usage_assets.circleci import (
+    CreateNotSentError,
     CreateOutcomeUnknownError,
     InvalidExportRequestError,
     RateLimitedError,
@@ -89,6 +90,9 @@ def usage_export_job(
                 reservation, PostOutcome.RATE_LIMITED, detail=str(exc), retry_after=retry_after
             )
             raise _failure(f"CircleCI refused the POST: quota spent. {exc}", ledger) from None
+        except CreateNotSentError as exc:
+            ledger.record(reservation, PostOutcome.NOT_SENT, detail=str(exc))
+            raise _failure(str(exc), ledger) from None
         except CreateOutcomeUnknownError as exc:
             ledger.record(reservation, PostOutcome.NO_ANSWER, detail=str(exc))
             raise _failure(str(exc), ledger) from None

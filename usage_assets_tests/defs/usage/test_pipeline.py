@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from usage_assets.defs.constants import range_tags
+from usage_assets.defs.resources import CircleCIUsageResource
 from usage_assets.defs.usage.checks import job_runs_checks
 from usage_assets.defs.usage.export_jobs import usage_export_job
 from usage_assets.defs.usage.job_runs import job_runs
@@ -18,7 +19,7 @@ from usage_assets.defs.usage.raw_files import raw_usage_files
 from usage_assets.ingest.quota_ledger import PostQuotaLedger
 from usage_assets.simulator.parts import SchemaDrift
 from usage_assets.simulator.server import SimulatorServer
-from usage_assets.simulator.settings import DEFAULT_ORG_ID, SimulatorSettings
+from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN, SimulatorSettings
 from usage_assets_tests.defs.usage.pipeline_fixtures import (
     expected_job_ids,
     int_metadata,
@@ -284,3 +285,31 @@ def test_a_part_damaged_on_disk_fails_the_load_and_the_next_run_downloads_it_aga
     assert warehouse_job_ids(tmp_path) == expected
     raw = again.asset_materializations_for_node("raw_usage_files")[0].metadata
     assert int_metadata(raw, "rows") == len(expected)
+
+
+def test_a_post_that_never_left_the_machine_gives_its_quota_slot_back(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    resources = pipeline_resources(live_sim, tmp_path, max_posts=1)
+    resources["circleci"] = CircleCIUsageResource(
+        token=DEFAULT_TOKEN + "\r", org_id=DEFAULT_ORG_ID, api_url=live_sim.base_url
+    )
+    result = dg.materialize(
+        [usage_export_job],
+        resources=resources,
+        instance=instance,
+        tags=range_tags(FIRST, LAST),
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert "was not sent" in failure_message(result)
+    ledger = PostQuotaLedger(
+        tmp_path / "quota.sqlite",
+        api_url=live_sim.base_url,
+        org_id=DEFAULT_ORG_ID,
+        limit=1,
+        window=timedelta(hours=24),
+    )
+    assert [a["outcome"] for a in ledger.attempts()] == ["not_sent"]
+    assert ledger.status().left == 1
+    assert export(live_sim, tmp_path, instance, max_posts=1).success  # the slot was free
