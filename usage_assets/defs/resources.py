@@ -101,6 +101,13 @@ class RawStoreResource(dg.ConfigurableResource):
     def root(self) -> Path:
         return Path(self.raw_dir)
 
+    @property
+    def staging_root(self) -> Path:
+        """Where loads stage cleaned parts: beside the raw files, on the same disk (not the
+        system temp dir, often a small RAM-backed tmpfs), so a killed load's leftovers are
+        swept by the next load."""
+        return Path(self.raw_dir).parent / "staging"
+
 
 class InsightsResource(dg.ConfigurableResource):
     """Where the insights read the user's reference files and write the HTML report."""

@@ -10,13 +10,16 @@ the row an earlier export wrote, even when it sits in another window.
 
 from __future__ import annotations
 
+import os
 import queue
+import shutil
+import socket
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -115,12 +118,57 @@ def load_window(
     report.missing_optional_columns = list(missing)
 
     ensure_job_runs_table(conn)
+    if staging_dir is not None:
+        staging_dir.mkdir(parents=True, exist_ok=True)
+        sweep_stale_staging(staging_dir)
     with (
         _append_settings(conn),
-        tempfile.TemporaryDirectory(prefix="job_runs_staging_", dir=staging_dir) as folder,
+        tempfile.TemporaryDirectory(prefix=_staging_prefix(), dir=staging_dir) as folder,
     ):
         _replace_window(conn, parts, Path(folder), report, run_id)
     return report
+
+
+STAGING_PREFIX = "job_runs_staging_"
+# A staging folder of another host is only known dead by its age (loads take minutes).
+STALE_STAGING_AGE = timedelta(hours=24)
+
+
+def _staging_prefix() -> str:
+    """Staging folders are named after the host and process that own them, so the next load can
+    tell a killed load's leftovers from a load still running."""
+    # tempfile appends letters, digits and "_" only, so the last "-" ends the owner.
+    return f"{STAGING_PREFIX}{socket.gethostname()}_{os.getpid()}-"
+
+
+def sweep_stale_staging(staging_dir: Path, *, now: datetime | None = None) -> list[Path]:
+    """Remove staging folders left by loads that died (SIGKILL, OOM) before cleaning up: this
+    host's folders whose process is gone, and any folder older than STALE_STAGING_AGE."""
+    now = now or datetime.now(UTC)
+    host = socket.gethostname()
+    removed: list[Path] = []
+    for folder in staging_dir.glob(f"{STAGING_PREFIX}*"):
+        owner = folder.name.removeprefix(STAGING_PREFIX).rpartition("-")[0]
+        owner_host, _, pid_text = owner.rpartition("_")
+        try:
+            age = now - datetime.fromtimestamp(folder.stat().st_mtime, UTC)
+        except FileNotFoundError:
+            continue
+        dead_here = owner_host == host and pid_text.isdigit() and not _process_alive(int(pid_text))
+        if dead_here or age > STALE_STAGING_AGE:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextmanager

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import os
+import socket
+import subprocess
+import time
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -228,3 +232,29 @@ def test_the_connection_gets_its_settings_back(
     else:
         load_window(conn, [("e1", part)], window_start=DAY1, window_end=DAY1, run_id="r1")
     assert append_settings(conn) == before == (3, "300.0 MiB")
+
+
+def test_a_load_sweeps_what_killed_loads_left_in_staging(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    host = socket.gethostname()
+    dead_pid = subprocess.Popen(["true"])  # a process that is certainly gone once waited for
+    dead_pid.wait()
+    dead = staging / f"job_runs_staging_{host}_{dead_pid.pid}-abc_12"
+    alive = staging / f"job_runs_staging_{host}_{os.getpid()}-xyz"  # a load of this process
+    elsewhere = staging / "job_runs_staging_other-host_123-q1"  # another host's, still recent
+    old_elsewhere = staging / "job_runs_staging_other-host_456-q2"
+    for folder in (dead, alive, elsewhere, old_elsewhere):
+        folder.mkdir()
+        (folder / "part.parquet").write_bytes(b"x" * 10)
+    a_day_ago = time.time() - 25 * 3600
+    os.utime(old_elsewhere, (a_day_ago, a_day_ago))
+
+    good = write_part(tmp_path / "good.csv.gz", rows(DAY1))
+    load_window(
+        conn, [("e1", good)], window_start=DAY1, window_end=DAY1, run_id="r1", staging_dir=staging
+    )
+    assert sorted(p.name for p in staging.iterdir()) == sorted([alive.name, elsewhere.name])
+    assert len(table(conn)) == len(rows(DAY1))

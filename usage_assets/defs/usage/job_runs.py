@@ -80,6 +80,7 @@ def job_runs(
                     window_start=partition_day(min(assignment.partition_keys)),
                     window_end=partition_day(max(assignment.partition_keys)),
                     run_id=context.run.run_id,
+                    staging_dir=raw_store.staging_root,
                 )
         except DamagedPartError as exc:
             # The copy on disk is bad, not CircleCI's file: forget the download so the next

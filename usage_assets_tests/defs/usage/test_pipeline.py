@@ -131,6 +131,9 @@ def test_download_and_load_holds_exactly_the_simulators_rows_and_reruns_do_not_d
     assert len(checks) == 4 and all(c.passed for c in checks)
     raw = loaded.asset_materializations_for_node("raw_usage_files")[0].metadata
     assert int_metadata(raw, "rows") == len(expected) and int_metadata(raw, "parts") >= 2
+    # Parts were staged beside the raw files (not in the system temp dir), and cleaned up.
+    staging = tmp_path / "staging"
+    assert staging.is_dir() and not any(staging.iterdir())
 
     again = download_and_load(live_sim, tmp_path, instance)
     assert again.success
