@@ -49,6 +49,9 @@ class PostOutcome(StrEnum):
     SERVER_ERROR = "server_error"
     NO_ANSWER = "no_answer"  # sent, then a timeout or dropped connection: outcome unknown
     NOT_SENT = "not_sent"  # never left this machine: the slot is given back
+    # A 2xx answer the client could not read: CircleCI accepted the POST, so a job probably exists
+    # although its id is unknown.
+    UNREADABLE_ANSWER = "unreadable_answer"
 
 
 class QuotaExhaustedError(Exception):

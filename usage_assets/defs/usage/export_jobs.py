@@ -16,6 +16,7 @@ from usage_assets.circleci import (
     InvalidExportRequestError,
     RateLimitedError,
     ServerError,
+    UnexpectedResponseError,
     UsageApiError,
 )
 from usage_assets.circleci.timestamps import format_rfc3339, utc_now
@@ -98,6 +99,17 @@ def usage_export_job(
             raise _failure(str(exc), ledger) from None
         except ServerError as exc:
             ledger.record(reservation, PostOutcome.SERVER_ERROR, detail=str(exc))
+            raise _failure(str(exc), ledger) from None
+        except UnexpectedResponseError as exc:
+            if exc.status_code is not None and 200 <= exc.status_code < 300:
+                ledger.record(reservation, PostOutcome.UNREADABLE_ANSWER, detail=str(exc))
+                raise _failure(
+                    f"{exc}. CircleCI accepted the POST, so an export job was probably created "
+                    "and a POST slot spent; its id is unknown, so nothing will download it: "
+                    "re-materialize these days when the quota allows.",
+                    ledger,
+                ) from None
+            ledger.record(reservation, PostOutcome.REFUSED, detail=str(exc))
             raise _failure(str(exc), ledger) from None
         except UsageApiError as exc:
             ledger.record(reservation, PostOutcome.REFUSED, detail=str(exc))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -11,7 +13,7 @@ import duckdb
 import pytest
 
 from usage_assets.defs.constants import range_tags
-from usage_assets.defs.resources import CircleCIUsageResource
+from usage_assets.defs.resources import CircleCIUsageResource, PostQuotaResource
 from usage_assets.defs.usage.checks import job_runs_checks
 from usage_assets.defs.usage.export_jobs import usage_export_job
 from usage_assets.defs.usage.job_runs import job_runs
@@ -316,3 +318,57 @@ def test_a_post_that_never_left_the_machine_gives_its_quota_slot_back(
     assert [a["outcome"] for a in ledger.attempts()] == ["not_sent"]
     assert ledger.status().left == 1
     assert export(live_sim, tmp_path, instance, max_posts=1).success  # the slot was free
+
+
+class _AcceptsWithGarbage(http.server.BaseHTTPRequestHandler):
+    """A gateway that forwards the POST (so a job is created) and mangles the 201's body."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b"<html>upstream answered</html>"
+        self.send_response(201)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_201_with_an_unreadable_body_is_recorded_as_accepted_not_refused(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AcceptsWithGarbage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    api_url = f"http://127.0.0.1:{server.server_address[1]}/api/v2"
+    try:
+        result = dg.materialize(
+            [usage_export_job],
+            resources={
+                "circleci": CircleCIUsageResource(
+                    token=DEFAULT_TOKEN, org_id=DEFAULT_ORG_ID, api_url=api_url
+                ),
+                "post_quota": PostQuotaResource(
+                    ledger_path=str(tmp_path / "quota.sqlite"), max_posts=2
+                ),
+            },
+            instance=instance,
+            tags=range_tags(FIRST, LAST),
+            raise_on_error=False,
+        )
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+    assert not result.success
+    assert "an export job was probably created" in failure_message(result)
+    ledger = PostQuotaLedger(
+        tmp_path / "quota.sqlite",
+        api_url=api_url,
+        org_id=DEFAULT_ORG_ID,
+        limit=2,
+        window=timedelta(hours=24),
+    )
+    assert [a["outcome"] for a in ledger.attempts()] == ["unreadable_answer"]
+    assert ledger.status().left == 1  # the slot stays spent
