@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -120,11 +120,12 @@ def load_window(
     ensure_job_runs_table(conn)
     if staging_dir is not None:
         staging_dir.mkdir(parents=True, exist_ok=True)
-        sweep_stale_staging(staging_dir)
     with (
         _append_settings(conn),
         tempfile.TemporaryDirectory(prefix=_staging_prefix(), dir=staging_dir) as folder,
     ):
+        if staging_dir is not None:
+            sweep_stale_staging(staging_dir, current=Path(folder))
         _replace_window(conn, parts, Path(folder), report, run_id)
     return report
 
@@ -141,17 +142,22 @@ def _staging_prefix() -> str:
     return f"{STAGING_PREFIX}{socket.gethostname()}_{os.getpid()}-"
 
 
-def sweep_stale_staging(staging_dir: Path, *, now: datetime | None = None) -> list[Path]:
+def sweep_stale_staging(staging_dir: Path, *, current: Path) -> list[Path]:
     """Remove staging folders left by loads that died (SIGKILL, OOM) before cleaning up: this
-    host's folders whose process is gone, and any folder older than STALE_STAGING_AGE."""
-    now = now or datetime.now(UTC)
+    host's folders whose process is gone, and any folder older than STALE_STAGING_AGE.
+
+    Ages are measured against `current` (the running load's own, new staging folder), so both
+    times come from the file system's clock, whatever this process's clock says."""
+    reference = current.stat().st_mtime
     host = socket.gethostname()
     removed: list[Path] = []
     for folder in staging_dir.glob(f"{STAGING_PREFIX}*"):
+        if folder == current:
+            continue
         owner = folder.name.removeprefix(STAGING_PREFIX).rpartition("-")[0]
         owner_host, _, pid_text = owner.rpartition("_")
         try:
-            age = now - datetime.fromtimestamp(folder.stat().st_mtime, UTC)
+            age = timedelta(seconds=reference - folder.stat().st_mtime)
         except FileNotFoundError:
             continue
         dead_here = owner_host == host and pid_text.isdigit() and not _process_alive(int(pid_text))

@@ -6,7 +6,6 @@ import gzip
 import os
 import socket
 import subprocess
-import time
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -249,7 +248,8 @@ def test_a_load_sweeps_what_killed_loads_left_in_staging(
     for folder in (dead, alive, elsewhere, old_elsewhere):
         folder.mkdir()
         (folder / "part.parquet").write_bytes(b"x" * 10)
-    a_day_ago = time.time() - 25 * 3600
+    # Ages come from the file system's clock (the dated CI runs move only the process's clock).
+    a_day_ago = staging.stat().st_mtime - 25 * 3600
     os.utime(old_elsewhere, (a_day_ago, a_day_ago))
 
     good = write_part(tmp_path / "good.csv.gz", rows(DAY1))
