@@ -18,7 +18,8 @@ def ours(db: Path, parts: list[Path]) -> int:
     """The pipeline's own load: polars cleaning per part, staging, de-dup, windowed replace."""
     import duckdb
 
-    from usage_assets.ingest.warehouse import JOB_RUNS, WAREHOUSE_DUCKDB_CONFIG, load_window
+    from usage_assets.ingest.job_runs_table import JOB_RUNS
+    from usage_assets.ingest.warehouse import WAREHOUSE_DUCKDB_CONFIG, load_window
 
     with duckdb.connect(str(db), config=dict(WAREHOUSE_DUCKDB_CONFIG)) as conn:
         load_window(

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -27,11 +27,14 @@ import polars as pl
 
 from usage_assets.ingest.cleaning import CLEAN_SCHEMA, check_header, clean_part, read_header
 from usage_assets.ingest.duckdb_sql import fetch_one
-
-SCHEMA = "circleci"
-JOB_RUNS = f"{SCHEMA}.job_runs"
-LOAD_RUN_ID_COLUMN = "load_run_id"
-LOADED_AT_COLUMN = "loaded_at"
+from usage_assets.ingest.job_runs_rules import load_invariants
+from usage_assets.ingest.job_runs_table import (
+    DAY_LOADS,
+    JOB_RUNS,
+    LOAD_RUN_ID_COLUMN,
+    LOADED_AT_COLUMN,
+    ensure_job_runs_table,
+)
 
 # DuckDB would otherwise take most of the machine's memory; bounded, it spills to disk instead, and
 # a load's peak stays within the README's memory target (see `make bench`).
@@ -39,22 +42,23 @@ WAREHOUSE_DUCKDB_CONFIG: dict[str, str] = {"memory_limit": "256MB"}
 # DuckDB's cap while a load appends (see _append_settings).
 LOAD_MEMORY_LIMIT = "128MB"
 
-_DUCKDB_TYPES: dict[type[pl.DataType], str] = {
-    pl.String: "VARCHAR",
-    pl.Date: "DATE",
-    pl.Datetime: "TIMESTAMPTZ",
-    pl.Boolean: "BOOLEAN",
-    pl.Int64: "BIGINT",
-    pl.Float64: "DOUBLE",
-}
+
+class EmptyExportError(ValueError):
+    """An export brought no rows for a window that holds rows: refused, the rows are kept.
+
+    CircleCI can answer `completed` before an export's files are listed, so an empty answer is not
+    proof that the window had no usage."""
+
+    def __init__(self, window_start: date, window_end: date, rows_kept: int) -> None:
+        super().__init__(
+            f"The export has no rows for {window_start} .. {window_end}, which already holds "
+            f"{rows_kept} job run row(s); they were kept and nothing was written."
+        )
+        self.rows_kept = rows_kept
 
 
-def job_runs_columns() -> dict[str, str]:
-    """Column name -> DuckDB type, in table order."""
-    columns = {name: _DUCKDB_TYPES[dtype.base_type()] for name, dtype in CLEAN_SCHEMA.items()}
-    columns[LOAD_RUN_ID_COLUMN] = "VARCHAR"
-    columns[LOADED_AT_COLUMN] = "TIMESTAMPTZ"
-    return columns
+class LoadInvariantError(ValueError):
+    """A blocking rule failed on the rows a load was about to commit; the load rolled back."""
 
 
 @dataclass
@@ -70,14 +74,14 @@ class LoadReport:
     rows_outside_window: int = 0
     duplicate_rows_dropped: int = 0
     rows_replaced: int = 0
+    # Days a newer export had already written: kept as they were, this export's rows skipped.
+    days_kept_from_newer_exports: list[date] = field(default_factory=list)
+    rows_superseded: int = 0
+    # Rows sharing a job_id found in the window before the load (left by a load killed in
+    # DuckDB's checkpoint, see bench/DUCKDB_KILL_REPRO.md) and removed by this load.
+    duplicate_rows_repaired: int = 0
     unknown_columns: list[str] = field(default_factory=list)
     missing_optional_columns: list[str] = field(default_factory=list)
-
-
-def ensure_job_runs_table(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-    ddl = ", ".join(f"{name} {sql_type}" for name, sql_type in job_runs_columns().items())
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {JOB_RUNS} ({ddl})")
 
 
 def load_window(
@@ -87,6 +91,9 @@ def load_window(
     window_start: date,
     window_end: date,
     run_id: str,
+    export_job_id: str | None = None,
+    export_created_at: datetime | None = None,
+    allow_empty: bool = False,
     staging_dir: Path | None = None,
 ) -> LoadReport:
     """Replace `job_runs` rows of [window_start, window_end] (inclusive) with the given parts.
@@ -96,11 +103,17 @@ def load_window(
     are checked for every part before anything is written, so a missing required column fails the
     load with nothing changed.
 
-    The load is one DuckDB transaction: a failure anywhere leaves the table as it was. Parts are
-    cleaned by polars in a worker thread while DuckDB, on one thread, appends the previous one.
-    Each cleaned part goes through an uncompressed Parquet file in `staging_dir` because DuckDB
-    streams a Parquet scan into a transaction with bounded memory, whereas appending the in-memory
-    frames measured 1.5-2.2 GB at 2 M rows.
+    Newest export wins: days that an export created after `export_created_at` already wrote are
+    left as they are (None: this export counts as the newest, for callers that do not know).
+    An export without rows for a window that has rows raises EmptyExportError unless
+    `allow_empty` says clearing the window is what the user wants.
+
+    The load is one DuckDB transaction, and the blocking rules of `job_runs_rules` are checked
+    inside it: a failure anywhere leaves the table as it was. Parts are cleaned by polars in a
+    worker thread while DuckDB, on one thread, appends the previous one. Each cleaned part goes
+    through an uncompressed Parquet file in `staging_dir` because DuckDB streams a Parquet scan
+    into a transaction with bounded memory, whereas appending the in-memory frames measured
+    1.5-2.2 GB at 2 M rows.
     """
     report = LoadReport(
         export_job_ids=list(dict.fromkeys(job_id for job_id, _ in parts)),
@@ -126,7 +139,18 @@ def load_window(
     ):
         if staging_dir is not None:
             sweep_stale_staging(staging_dir, current=Path(folder))
-        _replace_window(conn, parts, Path(folder), report, run_id)
+        _replace_window(
+            conn,
+            parts,
+            Path(folder),
+            report,
+            _LoadIdentity(
+                run_id=run_id,
+                export_job_id=export_job_id or ", ".join(report.export_job_ids) or "unknown",
+                export_created_at=export_created_at,
+            ),
+            allow_empty=allow_empty,
+        )
     return report
 
 
@@ -206,39 +230,54 @@ def _append_settings(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
             conn.execute(f"SET memory_limit = '{memory_limit[0]}'")
 
 
+@dataclass(frozen=True)
+class _LoadIdentity:
+    run_id: str
+    export_job_id: str
+    export_created_at: datetime | None
+
+
 def _replace_window(
     conn: duckdb.DuckDBPyConnection,
     parts: Sequence[tuple[str, Path]],
     folder: Path,
     report: LoadReport,
-    run_id: str,
+    load: _LoadIdentity,
+    *,
+    allow_empty: bool,
 ) -> None:
     """The transaction of :func:`load_window`: delete the window, append the staged parts."""
     window_start, window_end = report.window_start, report.window_end
     clean_columns = ", ".join(CLEAN_SCHEMA)
-    staged: queue.Queue[_StagedPart | BaseException | None] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-    worker = threading.Thread(
-        target=_stage_parts,
-        args=(parts, folder, window_start, window_end, staged, stop),
-        name="job-runs-cleaner",
-        daemon=True,
-    )
     conn.execute("BEGIN TRANSACTION")
+    worker: threading.Thread | None = None
+    stop = threading.Event()
+    staged: queue.Queue[_StagedPart | BaseException | None] = queue.Queue(maxsize=1)
     try:
+        report.duplicate_rows_repaired = _repair_duplicates(conn, window_start, window_end)
+        kept_days = _days_of_newer_exports(conn, window_start, window_end, load.export_created_at)
+        report.days_kept_from_newer_exports = kept_days
+        worker = threading.Thread(
+            target=_stage_parts,
+            args=(parts, folder, window_start, window_end, kept_days, staged, stop),
+            name="job-runs-cleaner",
+            daemon=True,
+        )
         worker.start()
         (rows_replaced,) = fetch_one(
             conn,
-            f"DELETE FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ?",
-            [window_start, window_end],
+            f"DELETE FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ?"
+            " AND NOT list_contains(?::DATE[], usage_date)",
+            [window_start, window_end, kept_days],
         )
         report.rows_replaced = int(rows_replaced)
-        # From here on every row in the window was written by this load.
+        # From here on every row of the window's written days was written by this load.
         while (item := staged.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
             report.rows_read += item.rows_read
             report.rows_outside_window += item.rows_outside_window
+            report.rows_superseded += item.rows_superseded
             report.duplicate_rows_dropped += item.duplicates_in_part
             scan = f"read_parquet('{item.path}')"
             if item.may_repeat_earlier_parts:
@@ -246,8 +285,8 @@ def _replace_window(
                 (repeated,) = fetch_one(
                     conn,
                     f"DELETE FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ?"
-                    f" AND job_id IN (SELECT job_id FROM {scan})",
-                    [window_start, window_end],
+                    f" AND {LOAD_RUN_ID_COLUMN} = ? AND job_id IN (SELECT job_id FROM {scan})",
+                    [window_start, window_end, load.run_id],
                 )
                 report.duplicate_rows_dropped += int(repeated)
                 report.rows_loaded -= repeated
@@ -255,22 +294,26 @@ def _replace_window(
             conn.execute(
                 f"INSERT INTO {JOB_RUNS} ({clean_columns}, {LOAD_RUN_ID_COLUMN}, {LOADED_AT_COLUMN})"
                 f" SELECT {clean_columns}, ?, now() FROM {scan}",
-                [run_id],
+                [load.run_id],
             )
             item.path.unlink()
-        # A job run exported again replaces its earlier row even outside the window (its run
-        # date changed). One pass over the table at the end, not one per part.
-        moved = conn.execute(
-            f"DELETE FROM {JOB_RUNS} WHERE (usage_date IS NULL OR usage_date NOT BETWEEN ? AND ?)"
-            f" AND job_id IN"
-            f" (SELECT job_id FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ?)"
-            f" RETURNING {LOAD_RUN_ID_COLUMN}",
-            [window_start, window_end, window_start, window_end],
-        ).fetchall()
-        from_this_run = sum(1 for (loaded_by,) in moved if loaded_by == run_id)
-        report.duplicate_rows_dropped += from_this_run
-        report.rows_loaded -= from_this_run
-        report.rows_replaced += len(moved) - from_this_run
+        if report.rows_loaded == 0 and report.rows_replaced > 0 and not allow_empty:
+            raise EmptyExportError(window_start, window_end, report.rows_replaced)
+        _settle_job_runs_seen_elsewhere(conn, report, load)
+        _record_day_loads(conn, report, load)
+        failed = {
+            name: result
+            for name, result in load_invariants(conn, load.run_id, window_start, window_end).items()
+            if not result.passed
+        }
+        if failed:
+            raise LoadInvariantError(
+                f"The load of {window_start} .. {window_end} was rolled back because "
+                + "; ".join(
+                    f"{name} failed ({result.description})" for name, result in failed.items()
+                )
+                + ". Nothing was written."
+            )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -278,8 +321,115 @@ def _replace_window(
     finally:
         stop.set()
         _drain(staged)
-        if worker.ident is not None:  # started
+        if worker is not None and worker.ident is not None:  # started
             worker.join()
+
+
+def _repair_duplicates(conn: duckdb.DuckDBPyConnection, first: date, last: date) -> int:
+    """Remove all but the last-inserted copy of each job_id in the window; the rows removed.
+
+    A load committed twice over itself should be impossible, but a SIGKILL during DuckDB's
+    checkpoint has left both copies of a window (bench/DUCKDB_KILL_REPRO.md). The window's delete
+    would remove them anyway for the days this load writes; this also covers the days it keeps."""
+    (surplus,) = fetch_one(
+        conn,
+        f"SELECT count(job_id) - count(DISTINCT job_id) FROM {JOB_RUNS}"
+        " WHERE usage_date BETWEEN ? AND ?",
+        [first, last],
+    )
+    if not surplus:
+        return 0
+    (removed,) = fetch_one(
+        conn,
+        f"DELETE FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ? AND job_id IS NOT NULL"
+        f" AND rowid NOT IN (SELECT max(rowid) FROM {JOB_RUNS}"
+        "  WHERE usage_date BETWEEN ? AND ? AND job_id IS NOT NULL GROUP BY job_id)",
+        [first, last, first, last],
+    )
+    return int(removed)
+
+
+def _days_of_newer_exports(
+    conn: duckdb.DuckDBPyConnection, first: date, last: date, created_at: datetime | None
+) -> list[date]:
+    """Days of the window already written by an export created after this one."""
+    if created_at is None:
+        return []
+    rows = conn.execute(
+        f"SELECT DISTINCT usage_date FROM {DAY_LOADS}"
+        " WHERE usage_date BETWEEN ? AND ? AND export_created_at > ? ORDER BY usage_date",
+        [first, last, created_at],
+    ).fetchall()
+    return [day for (day,) in rows]
+
+
+def _settle_job_runs_seen_elsewhere(
+    conn: duckdb.DuckDBPyConnection, report: LoadReport, load: _LoadIdentity
+) -> None:
+    """A job run exported again keeps one row, the newest export's, even when its usage date
+    moved out of the window. One pass over the table at the end, not one per part."""
+    ours = (
+        f"SELECT job_id FROM {JOB_RUNS} WHERE {LOAD_RUN_ID_COLUMN} = ?"
+        " AND usage_date BETWEEN ? AND ?"
+    )
+    written_here = "usage_date BETWEEN ? AND ? AND NOT list_contains(?::DATE[], usage_date)"
+    window = [report.window_start, report.window_end]
+    kept = report.days_kept_from_newer_exports
+    # Older copies elsewhere go (a day without a load record predates the record: older).
+    older_than_ours = (
+        "TRUE"
+        if load.export_created_at is None
+        else f"coalesce((SELECT max(export_created_at) FROM {DAY_LOADS} d"
+        f" WHERE d.usage_date = {JOB_RUNS}.usage_date), '-infinity'::TIMESTAMPTZ) <= ?"
+    )
+    moved = conn.execute(
+        f"DELETE FROM {JOB_RUNS} WHERE (usage_date IS NULL OR NOT ({written_here}))"
+        f" AND job_id IN ({ours}) AND {older_than_ours}"
+        f" RETURNING {LOAD_RUN_ID_COLUMN}",
+        [
+            *window,
+            kept,
+            load.run_id,
+            *window,
+            *([] if load.export_created_at is None else [load.export_created_at]),
+        ],
+    ).fetchall()
+    from_this_run = sum(1 for (loaded_by,) in moved if loaded_by == load.run_id)
+    report.duplicate_rows_dropped += from_this_run
+    report.rows_loaded -= from_this_run
+    report.rows_replaced += len(moved) - from_this_run
+    if load.export_created_at is None:
+        return
+    # What is left elsewhere came from newer exports: this load's copy of those job runs goes.
+    (superseded,) = fetch_one(
+        conn,
+        f"DELETE FROM {JOB_RUNS} WHERE {LOAD_RUN_ID_COLUMN} = ? AND {written_here}"
+        f" AND job_id IN (SELECT job_id FROM {JOB_RUNS}"
+        f"  WHERE usage_date IS NULL OR NOT ({written_here}))",
+        [load.run_id, *window, kept, *window, kept],
+    )
+    report.rows_superseded += int(superseded)
+    report.rows_loaded -= int(superseded)
+
+
+def _record_day_loads(
+    conn: duckdb.DuckDBPyConnection, report: LoadReport, load: _LoadIdentity
+) -> None:
+    """Note which export wrote each day this load wrote (kept days keep their newer record)."""
+    kept = report.days_kept_from_newer_exports
+    window = [report.window_start, report.window_end]
+    conn.execute(
+        f"DELETE FROM {DAY_LOADS} WHERE usage_date BETWEEN ? AND ?"
+        " AND NOT list_contains(?::DATE[], usage_date)",
+        [*window, kept],
+    )
+    conn.execute(
+        f"INSERT INTO {DAY_LOADS}"
+        f" SELECT day::DATE, ?, coalesce(?::TIMESTAMPTZ, now()), ?, now()"
+        " FROM generate_series(?::DATE, ?::DATE, INTERVAL 1 DAY) AS days(day)"
+        " WHERE NOT list_contains(?::DATE[], day::DATE)",
+        [load.export_job_id, load.export_created_at, load.run_id, *window, kept],
+    )
 
 
 @dataclass(frozen=True)
@@ -287,6 +437,7 @@ class _StagedPart:
     path: Path
     rows_read: int
     rows_outside_window: int
+    rows_superseded: int
     duplicates_in_part: int
     rows_kept: int
     may_repeat_earlier_parts: bool
@@ -297,11 +448,14 @@ def _stage_parts(
     folder: Path,
     window_start: date,
     window_end: date,
+    kept_days: Sequence[date],
     staged: queue.Queue[_StagedPart | BaseException | None],
     stop: threading.Event,
 ) -> None:
-    """Worker: clean each part, keep its in-window rows (last copy of each job), stage as Parquet."""
+    """Worker: clean each part, keep the rows of the days it writes (last copy of each job),
+    stage them as Parquet."""
     in_window = pl.col("usage_date").is_between(window_start, window_end)
+    to_write = in_window & ~pl.col("usage_date").is_in(list(kept_days)) if kept_days else in_window
     # Hashes of the job ids staged so far (8 bytes a row): a part whose ids hit none of them
     # cannot repeat an earlier part, so the loader skips the exact check against the table.
     staged_id_hashes = pl.Series(dtype=pl.UInt64)
@@ -311,8 +465,13 @@ def _stage_parts(
                 return
             frame = clean_part(path, export_job_id=export_job_id)
             # Both fix-ups are rare: check cheaply before paying for a filter or a de-dup.
-            all_inside = bool(frame.select(in_window.fill_null(False).all()).item())
-            inside = frame if all_inside else frame.filter(in_window)
+            all_inside = bool(frame.select(to_write.fill_null(False).all()).item())
+            inside = frame if all_inside else frame.filter(to_write)
+            superseded = (
+                0
+                if all_inside
+                else int(frame.select(in_window.fill_null(False).sum()).item()) - inside.height
+            )
             ids = inside.get_column("job_id")
             latest = (
                 inside
@@ -328,7 +487,8 @@ def _stage_parts(
             item = _StagedPart(
                 path=target,
                 rows_read=frame.height,
-                rows_outside_window=frame.height - inside.height,
+                rows_outside_window=frame.height - inside.height - superseded,
+                rows_superseded=superseded,
                 duplicates_in_part=inside.height - latest.height,
                 rows_kept=latest.height,
                 may_repeat_earlier_parts=may_repeat,

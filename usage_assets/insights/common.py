@@ -10,7 +10,7 @@ import duckdb
 
 from usage_assets.circleci.vocabulary import FAILURE_STATUSES
 from usage_assets.ingest.duckdb_sql import fetch_one, transaction
-from usage_assets.ingest.warehouse import JOB_RUNS, ensure_job_runs_table
+from usage_assets.ingest.job_runs_table import JOB_RUNS, ensure_job_runs_table
 
 SCHEMA = "circleci_insights"
 

@@ -40,7 +40,7 @@ import duckdb
 
 from usage_assets.circleci.vocabulary import CANCELED_STATUS, SUCCESS_STATUS
 from usage_assets.ingest.duckdb_sql import fetch_one, transaction
-from usage_assets.ingest.warehouse import JOB_RUNS
+from usage_assets.ingest.job_runs_table import JOB_RUNS
 from usage_assets.insights.common import FAILURE_SQL, create_table, table
 from usage_assets.insights.reference_data import DefaultBranch
 from usage_assets.insights.workflow_runs import WORKFLOW_RUNS

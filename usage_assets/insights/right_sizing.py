@@ -32,7 +32,7 @@ from datetime import date, timedelta
 import duckdb
 
 from usage_assets.ingest.duckdb_sql import fetch_one
-from usage_assets.ingest.warehouse import JOB_RUNS
+from usage_assets.ingest.job_runs_table import JOB_RUNS
 from usage_assets.insights.common import create_table, replace_all_rows, table
 from usage_assets.insights.reference_data import ANY_CLASS, PricePeriod, ResourceClass
 

@@ -20,7 +20,7 @@ import duckdb
 
 from usage_assets.ingest.duckdb_sql import fetch_one
 from usage_assets.ingest.job_runs_rules import RuleResult
-from usage_assets.ingest.warehouse import JOB_RUNS
+from usage_assets.ingest.job_runs_table import JOB_RUNS
 from usage_assets.insights import cost, daily_usage, forecast, performance, right_sizing
 from usage_assets.insights import workflow_runs as workflow_runs_module
 from usage_assets.insights.common import table

@@ -25,7 +25,7 @@ import duckdb
 
 from usage_assets.circleci.vocabulary import CANCELED_STATUS
 from usage_assets.ingest.duckdb_sql import fetch_one, transaction
-from usage_assets.ingest.warehouse import JOB_RUNS
+from usage_assets.ingest.job_runs_table import JOB_RUNS
 from usage_assets.insights.common import FAILURE_SQL, create_table, table
 
 NAME = "workflow_runs"

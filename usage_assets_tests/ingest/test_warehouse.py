@@ -7,7 +7,7 @@ import os
 import socket
 import subprocess
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -15,7 +15,13 @@ import pytest
 
 from usage_assets.circleci.export_format import EXPORT_COLUMN_NAMES
 from usage_assets.ingest.cleaning import ExportFormatError
-from usage_assets.ingest.warehouse import JOB_RUNS, load_window
+from usage_assets.ingest.job_runs_table import JOB_RUNS
+from usage_assets.ingest.warehouse import (
+    EmptyExportError,
+    LoadInvariantError,
+    LoadReport,
+    load_window,
+)
 from usage_assets.simulator.synthetic import SyntheticUsage
 
 ORG = "b9291e0d-a11e-41fb-8517-c545388b5953"
@@ -23,6 +29,7 @@ DAY1, DAY2, DAY3 = date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 4)
 JOB_ID = EXPORT_COLUMN_NAMES.index("JOB_ID")
 RUN_DATE = EXPORT_COLUMN_NAMES.index("JOB_RUN_DATE")
 STATUS = EXPORT_COLUMN_NAMES.index("JOB_BUILD_STATUS")
+TOTAL_CREDITS = EXPORT_COLUMN_NAMES.index("TOTAL_CREDITS")
 USAGE = SyntheticUsage(rows_per_day=12)
 
 
@@ -189,14 +196,14 @@ def append_settings(conn: duckdb.DuckDBPyConnection) -> tuple[int, str]:
 
 
 class SettingsAtInsert:
-    """A connection stand-in recording DuckDB's threads and memory cap whenever an INSERT runs."""
+    """A connection stand-in recording DuckDB's threads and memory cap whenever rows are appended."""
 
     def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
         self.conn = conn
         self.at_insert: list[tuple[int, str]] = []
 
     def execute(self, sql: str, *args: object) -> duckdb.DuckDBPyConnection:
-        if sql.startswith("INSERT"):
+        if sql.startswith(f"INSERT INTO {JOB_RUNS} "):
             self.at_insert.append(append_settings(self.conn))
         return self.conn.execute(sql, *args)
 
@@ -258,3 +265,126 @@ def test_a_load_sweeps_what_killed_loads_left_in_staging(
     )
     assert sorted(p.name for p in staging.iterdir()) == sorted([alive.name, elsewhere.name])
     assert len(table(conn)) == len(rows(DAY1))
+
+
+# Creation times of two exports of overlapping windows: OLDER was created first.
+OLDER = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+NEWER = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
+
+
+def with_status(day_rows: Sequence[Sequence[str]], status: str) -> list[list[str]]:
+    changed = [list(row) for row in day_rows]
+    for row in changed:
+        row[STATUS] = status
+    return changed
+
+
+@pytest.mark.parametrize("newer_first", [False, True], ids=["in-order", "older-loads-last"])
+def test_rows_come_from_the_newest_export_whatever_order_the_loads_run_in(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path, newer_first: bool
+) -> None:
+    # The older export covers DAY1..DAY3; the newer one only DAY1..DAY2, with other statuses.
+    older = write_part(tmp_path / "old.csv.gz", rows(DAY1) + rows(DAY2) + rows(DAY3))
+    newer = write_part(tmp_path / "new.csv.gz", with_status(rows(DAY1) + rows(DAY2), "running"))
+
+    def load_older() -> LoadReport:
+        return load_window(
+            conn, [("old", older)], window_start=DAY1, window_end=DAY3, run_id="r-old",
+            export_created_at=OLDER,
+        )  # fmt: skip
+
+    def load_newer() -> LoadReport:
+        return load_window(
+            conn, [("new", newer)], window_start=DAY1, window_end=DAY2, run_id="r-new",
+            export_created_at=NEWER,
+        )  # fmt: skip
+
+    if newer_first:
+        load_newer()
+        report = load_older()
+        assert report.days_kept_from_newer_exports == [DAY1, DAY2]
+        assert report.rows_superseded == len(rows(DAY1) + rows(DAY2))
+        assert report.rows_loaded == len(rows(DAY3))
+    else:
+        load_older()
+        load_newer()
+    loaded = table(conn)
+    assert {status for status, day in loaded.values() if day in (DAY1, DAY2)} == {"running"}
+    assert {status for status, day in loaded.values() if day == DAY3} != {"running"}
+    assert len(loaded) == len(rows(DAY1) + rows(DAY2) + rows(DAY3))
+    assert conn.execute(
+        "SELECT usage_date, export_job_id FROM circleci.day_loads ORDER BY usage_date"
+    ).fetchall() == [(DAY1, "new"), (DAY2, "new"), (DAY3, "old")]
+
+
+def test_an_older_export_does_not_move_a_job_run_a_newer_export_placed_elsewhere(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # The newer export saw job run X on DAY3; the older one (loaded last) still has it on DAY1.
+    moved = list(rows(DAY1)[0])
+    moved[RUN_DATE] = DAY3.isoformat()
+    newer = write_part(tmp_path / "new.csv.gz", [moved])
+    older = write_part(tmp_path / "old.csv.gz", rows(DAY1))
+    load_window(conn, [("new", newer)], window_start=DAY3, window_end=DAY3, run_id="r-new",
+                export_created_at=NEWER)  # fmt: skip
+    report = load_window(conn, [("old", older)], window_start=DAY1, window_end=DAY1,
+                         run_id="r-old", export_created_at=OLDER)  # fmt: skip
+    assert table(conn)[moved[JOB_ID]][1] == DAY3
+    assert report.rows_superseded == 1
+    assert report.rows_loaded == len(rows(DAY1)) - 1
+
+
+@pytest.mark.parametrize("empty", ["no-parts", "header-only-part"])
+def test_an_empty_export_never_clears_a_loaded_window_unless_asked(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path, empty: str
+) -> None:
+    full = write_part(tmp_path / "full.csv.gz", rows(DAY1) + rows(DAY2))
+    load_window(conn, [("e1", full)], window_start=DAY1, window_end=DAY2, run_id="r1")
+    before = table(conn)
+    parts = [] if empty == "no-parts" else [("e2", write_part(tmp_path / "h.csv.gz", []))]
+    with pytest.raises(EmptyExportError, match=f"already holds {len(before)} job run row"):
+        load_window(conn, parts, window_start=DAY1, window_end=DAY2, run_id="r2")
+    assert table(conn) == before
+    cleared = load_window(
+        conn, parts, window_start=DAY1, window_end=DAY2, run_id="r3", allow_empty=True
+    )
+    assert cleared.rows_replaced == len(before) and table(conn) == {}
+
+
+def test_an_empty_export_of_a_quiet_window_loads(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    report = load_window(conn, [], window_start=DAY1, window_end=DAY2, run_id="r1")
+    assert report.rows_loaded == 0 and table(conn) == {}
+
+
+def test_a_load_breaking_a_blocking_rule_rolls_back_before_commit(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    good = write_part(tmp_path / "good.csv.gz", rows(DAY1))
+    load_window(conn, [("e1", good)], window_start=DAY1, window_end=DAY1, run_id="r1")
+    before = table(conn)
+    bad_rows = [list(row) for row in rows(DAY1)]
+    bad_rows[0][TOTAL_CREDITS] = str(int(bad_rows[0][TOTAL_CREDITS]) + 5)
+    bad = write_part(tmp_path / "bad.csv.gz", bad_rows)
+    with pytest.raises(LoadInvariantError, match="credit_components_sum_to_total failed"):
+        load_window(conn, [("e2", bad)], window_start=DAY1, window_end=DAY1, run_id="r2")
+    assert table(conn) == before
+    assert conn.execute(f"SELECT DISTINCT load_run_id FROM {JOB_RUNS}").fetchall() == [("r1",)]
+
+
+def test_duplicate_job_runs_left_in_the_window_are_repaired_by_the_next_load(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # A newer export wrote DAY1; then (as a kill in DuckDB's checkpoint once did) its rows end
+    # up in the table twice. A later load of an older export over DAY1..DAY2 keeps DAY1 (newer),
+    # so only an explicit repair removes the second copies.
+    newer = write_part(tmp_path / "new.csv.gz", rows(DAY1))
+    load_window(conn, [("new", newer)], window_start=DAY1, window_end=DAY1, run_id="r-new",
+                export_created_at=NEWER)  # fmt: skip
+    conn.execute(f"INSERT INTO {JOB_RUNS} SELECT * FROM {JOB_RUNS}")
+    older = write_part(tmp_path / "old.csv.gz", rows(DAY1) + rows(DAY2))
+    report = load_window(conn, [("old", older)], window_start=DAY1, window_end=DAY2,
+                         run_id="r-old", export_created_at=OLDER)  # fmt: skip
+    assert report.duplicate_rows_repaired == len(rows(DAY1))
+    assert len(table(conn)) == len(rows(DAY1) + rows(DAY2))  # table() fails on any duplicate

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 
 from usage_assets.circleci.vocabulary import CREDIT_COLUMNS
-from usage_assets.ingest.warehouse import JOB_RUNS, ensure_job_runs_table
+from usage_assets.ingest.job_runs_table import JOB_RUNS, ensure_job_runs_table
 
 _ids = itertools.count(1)
 

@@ -48,7 +48,7 @@ from usage_assets.defs.partitions import daily_partitions, partition_day
 from usage_assets.defs.resources import InsightsResource, warehouse_connection
 from usage_assets.defs.usage.job_runs import job_runs
 from usage_assets.ingest.job_runs_rules import RuleResult
-from usage_assets.ingest.warehouse import JOB_RUNS
+from usage_assets.ingest.job_runs_table import JOB_RUNS
 from usage_assets.insights import (
     anomalies,
     cost,

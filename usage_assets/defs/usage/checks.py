@@ -15,6 +15,10 @@ from usage_assets.defs.partitions import partition_day
 from usage_assets.defs.resources import warehouse_connection
 from usage_assets.defs.usage.job_runs import job_runs
 from usage_assets.ingest.job_runs_rules import (
+    CREDITS_RULE,
+    REQUIRED_COLUMNS_RULE,
+    UNIQUE_JOB_ID_RULE,
+    WINDOW_RULE,
     RuleResult,
     credits_add_up,
     job_ids_unique,
@@ -22,10 +26,10 @@ from usage_assets.ingest.job_runs_rules import (
     usage_dates_inside,
 )
 
-REQUIRED_COLUMNS_CHECK = "required_columns_present"
-UNIQUE_JOB_ID_CHECK = "job_id_unique"
-CREDITS_CHECK = "credit_components_sum_to_total"
-WINDOW_CHECK = "usage_date_inside_window"
+REQUIRED_COLUMNS_CHECK = REQUIRED_COLUMNS_RULE
+UNIQUE_JOB_ID_CHECK = UNIQUE_JOB_ID_RULE
+CREDITS_CHECK = CREDITS_RULE
+WINDOW_CHECK = WINDOW_RULE
 
 _PARTITION = "dagster/partition"
 

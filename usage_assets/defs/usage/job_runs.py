@@ -13,6 +13,7 @@ from usage_assets.defs.resources import (
 from usage_assets.defs.usage.export_lookup import assign_exports
 from usage_assets.defs.usage.raw_files import raw_usage_files
 from usage_assets.ingest.cleaning import CLEAN_SCHEMA, DamagedPartError, ExportFormatError
+from usage_assets.ingest.job_runs_table import JOB_RUNS, job_runs_columns
 from usage_assets.ingest.raw_store import (
     DamagedManifestError,
     forget_download,
@@ -20,7 +21,7 @@ from usage_assets.ingest.raw_store import (
     part_paths,
     read_manifest,
 )
-from usage_assets.ingest.warehouse import JOB_RUNS, LoadReport, job_runs_columns, load_window
+from usage_assets.ingest.warehouse import LoadReport, load_window
 
 JOB_RUNS_SCHEMA = dg.TableSchema(
     columns=[dg.TableColumn(name, sql_type) for name, sql_type in job_runs_columns().items()]
