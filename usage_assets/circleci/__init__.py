@@ -3,6 +3,7 @@
 from usage_assets.circleci.client import (
     DEFAULT_BASE_URL,
     DownloadedPart,
+    DownloadPace,
     RetryPolicy,
     UsageApiClient,
 )
@@ -14,6 +15,7 @@ from usage_assets.circleci.errors import (
     CreateOutcomeUnknownError,
     DownloadError,
     DownloadLinkExpiredError,
+    DownloadTooSlowError,
     ForbiddenError,
     InvalidExportRequestError,
     NotFoundError,
@@ -35,6 +37,8 @@ __all__ = [
     "CreateOutcomeUnknownError",
     "DownloadError",
     "DownloadLinkExpiredError",
+    "DownloadPace",
+    "DownloadTooSlowError",
     "DownloadedPart",
     "ExportJob",
     "ExportState",

@@ -30,6 +30,7 @@ from usage_assets.circleci.errors import (
     CreateOutcomeUnknownError,
     DownloadError,
     DownloadLinkExpiredError,
+    DownloadTooSlowError,
     ForbiddenError,
     InvalidExportRequestError,
     NotFoundError,
@@ -68,22 +69,48 @@ class DownloadedPart:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter for idempotent requests."""
+    """Exponential backoff with full jitter for idempotent requests.
+
+    A 429 on a GET is retried after the server's Retry-After when that is at most
+    `max_retry_after_seconds` (a run may wait that long; a longer wait fails the run and the
+    sensor's next attempt picks it up). A Retry-After in the past (clock skew) waits the backoff.
+    """
 
     max_attempts: int = 4
     base_delay_seconds: float = 1.0
     max_delay_seconds: float = 30.0
+    max_retry_after_seconds: float = 120.0
 
     def delay(self, attempt: int) -> float:
         ceiling = min(self.max_delay_seconds, self.base_delay_seconds * (2 ** (attempt - 1)))
         return random.uniform(0, ceiling)
 
 
-class _Retryable(Exception):
-    """Internal: a failure worth another attempt; carries the error to raise if none is left."""
+@dataclass(frozen=True)
+class DownloadPace:
+    """The slowest download we accept: after `grace_seconds`, a part must have averaged at least
+    `min_bytes_per_second`, or the attempt is abandoned (DownloadTooSlowError). A link that
+    trickles but is never idle for the read timeout would otherwise run forever. The defaults
+    let a 500 MB part take about 2 h 15 min."""
 
-    def __init__(self, error: UsageApiError) -> None:
+    min_bytes_per_second: float = 64 * 1024
+    grace_seconds: float = 120.0
+
+    def check(self, received: int, elapsed: float, label: str) -> None:
+        if elapsed > self.grace_seconds and received < self.min_bytes_per_second * elapsed:
+            raise DownloadTooSlowError(
+                f"download of {label} too slow: {received} bytes in {elapsed:.0f} s, below the "
+                f"minimum of {self.min_bytes_per_second:.0f} bytes/s"
+            )
+
+
+class _Retryable(Exception):
+    """Internal: a failure worth another attempt; carries the error to raise if none is left,
+    and the wait the server asked for, if it did."""
+
+    def __init__(self, error: UsageApiError, wait_seconds: float | None = None) -> None:
         self.error = error
+        self.wait_seconds = wait_seconds
 
 
 class UsageApiClient:
@@ -109,6 +136,7 @@ class UsageApiClient:
         download_timeout: httpx.Timeout = DEFAULT_DOWNLOAD_TIMEOUT,
         window_rules: WindowRules | None = None,
         retry: RetryPolicy | None = None,
+        download_pace: DownloadPace | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -120,6 +148,7 @@ class UsageApiClient:
         self.base_url = base_url.rstrip("/")
         self.window_rules = window_rules or WindowRules()
         self.retry = retry or RetryPolicy()
+        self.download_pace = download_pace or DownloadPace()
         self._clock = clock
         self._download_timeout = download_timeout
         self._http = httpx.Client(
@@ -209,6 +238,12 @@ class UsageApiClient:
                 ) from None
             if response.status_code >= 500:
                 raise _Retryable(_error_for("GET", path, response))
+            if response.status_code == 429:
+                error = _error_for("GET", path, response)
+                wait = _retry_after_seconds(response)
+                if wait is not None and wait > self.retry.max_retry_after_seconds:
+                    raise error
+                raise _Retryable(error, wait_seconds=wait)
             _raise_for_status("GET", path, response)
             return _json_job("GET", path, response)
 
@@ -248,16 +283,22 @@ class UsageApiClient:
                                 status_code=response.status_code,
                             )
                         announced = response.headers.get("Content-Length")
+                        started = time.monotonic()
                         with tmp.open("wb") as out:
                             for chunk in response.iter_raw(_CHUNK_SIZE):
                                 out.write(chunk)
                                 verifier.feed(chunk)
+                                self.download_pace.check(
+                                    verifier.compressed_bytes, time.monotonic() - started, label
+                                )
                             out.flush()
                             os.fsync(out.fileno())
                 except httpx.TransportError as exc:
                     raise _Retryable(
                         DownloadError(f"download of {label} broke off: {type(exc).__name__}")
                     ) from None
+                except DownloadTooSlowError as exc:
+                    raise _Retryable(exc) from None
                 except ValueError as exc:
                     raise _Retryable(CorruptDownloadError(f"download of {label}: {exc}")) from None
                 if announced is not None and int(announced) != verifier.compressed_bytes:
@@ -293,7 +334,9 @@ class UsageApiClient:
             except _Retryable as retryable:
                 if number == self.retry.max_attempts:
                     raise retryable.error from None
-                time.sleep(self.retry.delay(number))
+                backoff = self.retry.delay(number)
+                wait = retryable.wait_seconds
+                time.sleep(max(wait, backoff) if wait is not None else backoff)
         raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -78,3 +78,8 @@ class DownloadLinkExpiredError(DownloadError):
 
 class CorruptDownloadError(DownloadError):
     """The downloaded bytes are not a complete gzip stream, or fewer bytes arrived than announced."""
+
+
+class DownloadTooSlowError(DownloadError):
+    """A download stayed below the minimum throughput: the link trickles. A fresh link (re-read
+    the job) is the next thing to try."""

@@ -34,6 +34,10 @@ EXPORT_ID_METADATA = "export_job_id"
 # Every partition's materialization names the whole range its export covers, so a reader that
 # sees only some of a run's materializations (the sensor, mid-run) still knows all of it.
 PARTITION_RANGE_METADATA = "partition_range"
+# When the export job was created (the time of our POST): loads let the newest export win by it.
+EXPORT_CREATED_AT_METADATA = "requested_at"
+# True when the run reused a pending export of the same request instead of POSTing.
+REUSED_METADATA = "reused_pending_export"
 STATE_METADATA = "state"
 ATTEMPT_METADATA = "attempt"
 RECREATES_METADATA = "recreates_export_job_id"

@@ -16,7 +16,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from usage_assets.circleci import DEFAULT_BASE_URL, RetryPolicy, UsageApiClient
+from usage_assets.circleci import DEFAULT_BASE_URL, DownloadPace, RetryPolicy, UsageApiClient
 from usage_assets.circleci.vocabulary import is_uuid
 from usage_assets.ingest.quota_ledger import PostQuotaLedger, QuotaStatus
 from usage_assets.insights.reference_data import (
@@ -42,6 +42,20 @@ class CircleCIUsageResource(dg.ConfigurableResource):
     shared_org_ids: list[str] = Field(
         default_factory=list, description="Extra orgs on a shared plan (CIRCLECI_SHARED_ORG_IDS)."
     )
+    links_recheck_seconds: float = Field(
+        default=60.0,
+        description="How long a download run keeps re-reading an export that completed without "
+        "download links before taking it as empty (CircleCI can list links late).",
+    )
+    download_min_bytes_per_second: float = Field(
+        default=DownloadPace.min_bytes_per_second,
+        description="Slowest average download speed accepted after the grace period; a slower "
+        "part is abandoned and fetched again from a fresh link.",
+    )
+    download_grace_seconds: float = Field(
+        default=DownloadPace.grace_seconds,
+        description="Seconds a part may download at any speed before the minimum applies.",
+    )
 
     def get_client(self, *, retry: RetryPolicy | None = None) -> UsageApiClient:
         """A new client; use it as a context manager so its connections are closed."""
@@ -53,7 +67,16 @@ class CircleCIUsageResource(dg.ConfigurableResource):
                 ),
                 allow_retries=False,
             )
-        return UsageApiClient(self.token, self.org_id, base_url=self.api_url, retry=retry)
+        return UsageApiClient(
+            self.token,
+            self.org_id,
+            base_url=self.api_url,
+            retry=retry,
+            download_pace=DownloadPace(
+                min_bytes_per_second=self.download_min_bytes_per_second,
+                grace_seconds=self.download_grace_seconds,
+            ),
+        )
 
 
 class PostQuotaResource(dg.ConfigurableResource):

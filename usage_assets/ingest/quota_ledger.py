@@ -11,7 +11,7 @@ from the moment it is reserved, because a POST that timed out may still have cre
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS post_attempts (
     window_start TEXT,
     window_end TEXT,
     run_id TEXT,
-    detail TEXT
+    detail TEXT,
+    shared_org_ids TEXT
 );
 CREATE INDEX IF NOT EXISTS post_attempts_by_org ON post_attempts (api_url, org_id, reserved_at);
 CREATE TABLE IF NOT EXISTS rate_limit_blocks (
@@ -76,6 +77,14 @@ class QuotaStatus:
 
 
 @dataclass(frozen=True)
+class CreatedExport:
+    """An export job a recorded POST created."""
+
+    export_job_id: str
+    reserved_at: datetime
+
+
+@dataclass(frozen=True)
 class Reservation:
     attempt_id: int
     reserved_at: datetime
@@ -107,6 +116,7 @@ class PostQuotaLedger:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as conn:
             conn.executescript(_SCHEMA)
+            _add_missing_columns(conn)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -124,6 +134,7 @@ class PostQuotaLedger:
         window_start: datetime | None = None,
         window_end: datetime | None = None,
         run_id: str | None = None,
+        shared_org_ids: Sequence[str] = (),
     ) -> Reservation:
         """Take a slot atomically across processes, or raise QuotaExhaustedError (nothing sent)."""
         now = self._now()
@@ -142,15 +153,16 @@ class PostQuotaLedger:
                     )
                 cursor = conn.execute(
                     "INSERT INTO post_attempts (api_url, org_id, reserved_at, outcome, window_start,"
-                    " window_end, run_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    " window_end, run_id, shared_org_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         self.api_url,
                         self.org_id,
                         now.isoformat(),
                         PostOutcome.RESERVED.value,
-                        window_start.isoformat() if window_start else None,
-                        window_end.isoformat() if window_end else None,
+                        window_start.astimezone(UTC).isoformat() if window_start else None,
+                        window_end.astimezone(UTC).isoformat() if window_end else None,
                         run_id,
+                        _org_list(shared_org_ids),
                     ),
                 )
                 conn.execute("COMMIT")
@@ -185,6 +197,34 @@ class PostQuotaLedger:
                     (self.api_url, self.org_id, until.isoformat()),
                 )
             conn.execute("COMMIT")
+
+    def created_exports(
+        self,
+        *,
+        window_start: datetime,
+        window_end: datetime,
+        shared_org_ids: Sequence[str],
+        since: datetime,
+    ) -> list[CreatedExport]:
+        """Exports created for exactly this window and these shared orgs since `since`, newest
+        first: a run about to POST the same request can reuse one still pending."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT export_job_id, reserved_at FROM post_attempts"
+                " WHERE api_url = ? AND org_id = ? AND outcome = ? AND export_job_id IS NOT NULL"
+                " AND window_start = ? AND window_end = ? AND coalesce(shared_org_ids, '') = ?"
+                " AND reserved_at > ? ORDER BY reserved_at DESC",
+                (
+                    self.api_url,
+                    self.org_id,
+                    PostOutcome.CREATED.value,
+                    window_start.astimezone(UTC).isoformat(),
+                    window_end.astimezone(UTC).isoformat(),
+                    _org_list(shared_org_ids),
+                    since.astimezone(UTC).isoformat(),
+                ),
+            ).fetchall()
+        return [CreatedExport(job_id, datetime.fromisoformat(at)) for job_id, at in rows]
 
     def status(self) -> QuotaStatus:
         with self._connect() as conn:
@@ -232,6 +272,20 @@ class PostQuotaLedger:
             next_slot_at=next_slot,
             blocked_until=blocked_until,
         )
+
+
+def _org_list(org_ids: Sequence[str]) -> str:
+    """Shared org ids as stored: order does not change the request, so sorted."""
+    return ",".join(sorted(org_ids))
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Ledgers written before `shared_org_ids` existed get the column (nullable: unknown)."""
+    conn.execute("BEGIN IMMEDIATE")
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(post_attempts)")}
+    if "shared_org_ids" not in columns:
+        conn.execute("ALTER TABLE post_attempts ADD COLUMN shared_org_ids TEXT")
+    conn.execute("COMMIT")
 
 
 def _hours(window: timedelta) -> str:

@@ -6,8 +6,11 @@ and atomically: a job folder without a manifest is an interrupted download, neve
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -101,3 +104,28 @@ def forget_download(folder: Path) -> None:
 
 def part_paths(folder: Path, export: RawExport) -> list[Path]:
     return [folder / part.name for part in export.parts]
+
+
+@contextmanager
+def export_lock(
+    folder: Path, *, shared: bool = False, on_wait: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Hold the export folder's lock: exclusive to download into it, shared to read from it.
+
+    Two runs of the same export (the sensor's and a re-materialize from the UI) would otherwise
+    clear and rewrite each other's files. The lock is an flock on a file beside the folder, so
+    the kernel frees it when its process dies, killed or not. Yields whether it had to wait.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+    with (folder.parent / f".{folder.name}.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(handle, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

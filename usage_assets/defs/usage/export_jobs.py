@@ -5,7 +5,9 @@ spends ceil(N / 31) POSTs, not N. The POST is guarded by the quota ledger and se
 by the `circleci_export_post` pool, so the check-then-POST cannot race.
 """
 
-from datetime import timedelta
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -13,28 +15,33 @@ import dagster as dg
 from usage_assets.circleci import (
     CreateNotSentError,
     CreateOutcomeUnknownError,
+    ExportState,
     InvalidExportRequestError,
     RateLimitedError,
     ServerError,
     UnexpectedResponseError,
+    UsageApiClient,
     UsageApiError,
 )
 from usage_assets.circleci.timestamps import format_rfc3339, utc_now
 from usage_assets.defs.constants import (
     ATTEMPT_METADATA,
     ATTEMPT_TAG,
+    EXPORT_CREATED_AT_METADATA,
     EXPORT_ID_METADATA,
     OWNERS,
     PARTITION_RANGE_METADATA,
     POST_POOL,
     RECREATES_METADATA,
     RECREATES_TAG,
+    REUSED_METADATA,
     STATE_METADATA,
     USAGE_GROUP,
 )
 from usage_assets.defs.partitions import MAX_PARTITIONS_PER_EXPORT, daily_partitions, export_window
 from usage_assets.defs.resources import CircleCIUsageResource, PostQuotaResource, quota_metadata
 from usage_assets.defs.usage.export_lookup import format_partition_range
+from usage_assets.ingest.pending_exports import STUCK_AFTER
 from usage_assets.ingest.quota_ledger import PostOutcome, PostQuotaLedger, QuotaExhaustedError
 
 
@@ -72,9 +79,28 @@ def usage_export_job(
             ) from None
 
         ledger = post_quota.ledger(circleci.api_url, circleci.org_id)
+        pending = _pending_export_for_same_request(context, client, ledger, start, end, circleci)
+        if pending is not None:
+            context.log.info(
+                f"Export job {pending.export_job_id} for exactly {body['start']} .. {body['end']} "
+                "is still pending at CircleCI: reusing it, no POST spent"
+            )
+            return _materialize(
+                context,
+                circleci,
+                ledger,
+                body,
+                export_job_id=pending.export_job_id,
+                state=pending.state,
+                created_at=pending.reserved_at,
+                extra={REUSED_METADATA: True},
+            )
         try:
             reservation = ledger.reserve(
-                window_start=start, window_end=end, run_id=context.run.run_id
+                window_start=start,
+                window_end=end,
+                run_id=context.run.run_id,
+                shared_org_ids=circleci.shared_org_ids,
             )
         except QuotaExhaustedError as exc:
             raise dg.Failure(
@@ -114,24 +140,103 @@ def usage_export_job(
         except UsageApiError as exc:
             ledger.record(reservation, PostOutcome.REFUSED, detail=str(exc))
             raise _failure(str(exc), ledger) from None
-        ledger.record(reservation, PostOutcome.CREATED, export_job_id=job.id)
 
+    # The job exists now: its id goes to the event log before anything that can fail (a full
+    # disk under the ledger, say), so it is never lost; the materialization below carries it
+    # to the sensor, which downloads it.
     context.log.info(
         f"Created export job {job.id} for {body['start']} .. {body['end']} "
         f"({len(context.partition_keys)} day(s), one POST)"
     )
+    extra: dict[str, Any] = {}
+    try:
+        ledger.record(reservation, PostOutcome.CREATED, export_job_id=job.id)
+    except (sqlite3.Error, OSError) as exc:
+        context.log.warning(
+            f"Export job {job.id} was created, but the quota ledger ({post_quota.ledger_path}) "
+            f"could not record it: {exc}. Its slot stays counted as spent; the export is "
+            "materialized and will be downloaded. Free space there before the next POST."
+        )
+        extra["ledger_error"] = str(exc)
+    return _materialize(
+        context,
+        circleci,
+        ledger,
+        body,
+        export_job_id=job.id,
+        state=job.state,
+        created_at=reservation.reserved_at,
+        extra=extra,
+    )
+
+
+@dataclass(frozen=True)
+class _PendingExport:
+    export_job_id: str
+    reserved_at: datetime
+    state: ExportState
+
+
+# At most this many earlier identical requests are looked up (one GET each) before a POST.
+_MAX_REUSE_LOOKUPS = 3
+
+
+def _pending_export_for_same_request(
+    context: dg.AssetExecutionContext,
+    client: UsageApiClient,
+    ledger: PostQuotaLedger,
+    start: datetime,
+    end: datetime,
+    circleci: CircleCIUsageResource,
+) -> _PendingExport | None:
+    """An export created for exactly this window and these shared orgs that CircleCI still
+    reports as pending: the same backfill launched twice then spends one POST, not two.
+
+    Only pending exports are reused: re-exporting days whose export already completed is how a
+    user refreshes them, and gets a new export."""
+    since = utc_now() - STUCK_AFTER  # older than that is stuck, and the sensor re-creates it
+    candidates = ledger.created_exports(
+        window_start=start, window_end=end, shared_org_ids=circleci.shared_org_ids, since=since
+    )
+    for candidate in candidates[:_MAX_REUSE_LOOKUPS]:
+        try:
+            job = client.get_export(candidate.export_job_id)
+        except UsageApiError as exc:
+            context.log.info(f"Could not read earlier export {candidate.export_job_id}: {exc}")
+            continue
+        if not job.state.is_terminal:
+            return _PendingExport(candidate.export_job_id, candidate.reserved_at, job.state)
+    return None
+
+
+def _materialize(
+    context: dg.AssetExecutionContext,
+    circleci: CircleCIUsageResource,
+    ledger: PostQuotaLedger,
+    body: dict[str, Any],
+    *,
+    export_job_id: str,
+    state: ExportState,
+    created_at: datetime,
+    extra: dict[str, Any],
+) -> dg.MaterializeResult:
+    key_range = context.partition_key_range
     tags = context.run.tags
     metadata: dict[str, Any] = {
-        EXPORT_ID_METADATA: job.id,
+        EXPORT_ID_METADATA: export_job_id,
         "window_start": body["start"],
         "window_end": body["end"],
         PARTITION_RANGE_METADATA: format_partition_range(key_range.start, key_range.end),
-        STATE_METADATA: job.state.value,
-        "requested_at": format_rfc3339(utc_now()),
+        STATE_METADATA: state.value,
+        EXPORT_CREATED_AT_METADATA: format_rfc3339(created_at),
         "shared_org_ids": ", ".join(circleci.shared_org_ids) or "none",
         ATTEMPT_METADATA: int(tags.get(ATTEMPT_TAG, "1")),
-        **quota_metadata(ledger.status()),
+        **extra,
     }
+    try:
+        metadata.update(quota_metadata(ledger.status()))
+    except (sqlite3.Error, OSError) as exc:
+        context.log.warning(f"Could not read the quota ledger for this run's metadata: {exc}")
     if RECREATES_TAG in tags:
         metadata[RECREATES_METADATA] = tags[RECREATES_TAG]
     return dg.MaterializeResult(metadata=metadata)

@@ -16,12 +16,28 @@ from usage_assets.ingest.cleaning import CLEAN_SCHEMA, DamagedPartError, ExportF
 from usage_assets.ingest.job_runs_table import JOB_RUNS, job_runs_columns
 from usage_assets.ingest.raw_store import (
     DamagedManifestError,
+    export_lock,
     forget_download,
     job_dir,
     part_paths,
     read_manifest,
 )
-from usage_assets.ingest.warehouse import LoadReport, load_window
+from usage_assets.ingest.warehouse import (
+    EmptyExportError,
+    LoadInvariantError,
+    LoadReport,
+    load_window,
+)
+
+
+class JobRunsConfig(dg.Config):
+    """Launchpad settings of a `job_runs` load."""
+
+    clear_window_if_export_is_empty: bool = False
+    """CircleCI sometimes answers `completed` before an export's files are listed, so an export
+    without rows never clears days that hold rows unless this is set. Set it only when those
+    days really have no usage now."""
+
 
 JOB_RUNS_SCHEMA = dg.TableSchema(
     columns=[dg.TableColumn(name, sql_type) for name, sql_type in job_runs_columns().items()]
@@ -44,6 +60,7 @@ JOB_RUNS_SCHEMA = dg.TableSchema(
 )
 def job_runs(
     context: dg.AssetExecutionContext,
+    config: JobRunsConfig,
     circleci: CircleCIUsageResource,
     raw_store: RawStoreResource,
     warehouse: DuckDBResource,
@@ -74,15 +91,34 @@ def job_runs(
             )
         parts = [(assignment.job_id, path) for path in part_paths(folder, export)]
         try:
-            with warehouse_connection(warehouse) as conn:
+            # Shared: a download of the same export (another run) cannot clear the files mid-load.
+            with export_lock(folder, shared=True), warehouse_connection(warehouse) as conn:
                 report = load_window(
                     conn,
                     parts,
                     window_start=partition_day(min(assignment.partition_keys)),
                     window_end=partition_day(max(assignment.partition_keys)),
                     run_id=context.run.run_id,
+                    export_job_id=assignment.job_id,
+                    export_created_at=assignment.created_at,
+                    allow_empty=config.clear_window_if_export_is_empty,
                     staging_dir=raw_store.staging_root,
                 )
+        except EmptyExportError as exc:
+            # Most likely links not listed yet: forget this empty download so the next
+            # raw_usage_files run asks CircleCI again.
+            forget_download(folder)
+            raise dg.Failure(
+                description=f"Export {assignment.job_id}: {exc} CircleCI can complete an export "
+                "before its files are listed. Re-materialize raw_usage_files and job_runs for "
+                "these days later (the export is read again); if the days really have no usage "
+                "now, launch job_runs with config clear_window_if_export_is_empty: true.",
+                allow_retries=False,
+            ) from None
+        except LoadInvariantError as exc:
+            raise dg.Failure(
+                description=f"Export {assignment.job_id}: {exc}", allow_retries=False
+            ) from None
         except DamagedPartError as exc:
             # The copy on disk is bad, not CircleCI's file: forget the download so the next
             # raw_usage_files run fetches the export again (nothing was loaded from it).
@@ -98,6 +134,19 @@ def job_runs(
                 description=f"Export {assignment.job_id}: {exc}", allow_retries=False
             ) from None
         reports.append(report)
+        if report.duplicate_rows_repaired:
+            context.log.warning(
+                f"{report.duplicate_rows_repaired} duplicate job run row(s) were found in "
+                f"{report.window_start} .. {report.window_end} and removed (one row per job_id "
+                "kept). An earlier load was probably killed while DuckDB checkpointed."
+            )
+        if report.days_kept_from_newer_exports:
+            days = report.days_kept_from_newer_exports
+            context.log.info(
+                f"{len(days)} day(s) ({days[0]} .. {days[-1]}) were already loaded from a newer "
+                f"export and kept; {report.rows_superseded} row(s) of export "
+                f"{assignment.job_id} were skipped"
+            )
         if report.unknown_columns:
             context.log.warning(
                 f"Export {assignment.job_id} has columns this pipeline does not know: "
@@ -120,6 +169,11 @@ def job_runs(
             "rows_outside_window": sum(r.rows_outside_window for r in reports),
             "duplicate_rows_dropped": sum(r.duplicate_rows_dropped for r in reports),
             "rows_replaced": sum(r.rows_replaced for r in reports),
+            "rows_superseded": sum(r.rows_superseded for r in reports),
+            "days_kept_from_newer_exports": sum(
+                len(r.days_kept_from_newer_exports) for r in reports
+            ),
+            "duplicate_rows_repaired": sum(r.duplicate_rows_repaired for r in reports),
             "export_job_ids": ", ".join(a.job_id for a in assignments),
             "window_start": min(context.partition_keys),
             "window_end": max(context.partition_keys),

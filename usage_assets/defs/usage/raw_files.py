@@ -1,7 +1,9 @@
 """`raw_usage_files`: every part of a completed export, downloaded, verified and kept on disk."""
 
 import shutil
+import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -9,6 +11,7 @@ import dagster as dg
 from usage_assets.circleci import (
     DownloadedPart,
     DownloadLinkExpiredError,
+    DownloadTooSlowError,
     ExportJob,
     ExportState,
     UsageApiClient,
@@ -23,6 +26,7 @@ from usage_assets.ingest.raw_store import (
     DamagedManifestError,
     PartRecord,
     RawExport,
+    export_lock,
     job_dir,
     part_name,
     read_manifest,
@@ -55,20 +59,14 @@ def raw_usage_files(
     with circleci.get_client() as client:
         for assignment in assignments:
             folder = job_dir(raw_store.root, circleci.org_id, assignment.job_id)
-            try:
-                export = read_manifest(folder)
-            except DamagedManifestError as exc:
-                context.log.warning(f"{exc} Downloading it again now.")
-                export = None
-            if export is None:
-                export = _download_export(
-                    context, client, assignment.job_id, circleci.org_id, folder
-                )
-            else:
-                context.log.info(
-                    f"Export {assignment.job_id} is already on disk; not downloading again"
-                )
-            exports.append(export)
+            with export_lock(
+                folder,
+                on_wait=partial(
+                    context.log.info,
+                    f"Another run is downloading export {assignment.job_id}; waiting for it",
+                ),
+            ):
+                exports.append(_downloaded(context, client, circleci, assignment.job_id, folder))
 
     return dg.MaterializeResult(
         metadata={
@@ -81,6 +79,25 @@ def raw_usage_files(
             ),
         }
     )
+
+
+def _downloaded(
+    context: dg.AssetExecutionContext,
+    client: UsageApiClient,
+    circleci: CircleCIUsageResource,
+    job_id: str,
+    folder: Path,
+) -> RawExport:
+    """The export's files on disk: the complete download already there, or a new one."""
+    try:
+        export = read_manifest(folder)
+    except DamagedManifestError as exc:
+        context.log.warning(f"{exc} Downloading it again now.")
+        export = None
+    if export is not None:
+        context.log.info(f"Export {job_id} is already on disk; not downloading again")
+        return export
+    return _download_export(context, client, circleci, job_id, folder)
 
 
 def _completed_job(client: UsageApiClient, job_id: str) -> ExportJob:
@@ -107,34 +124,63 @@ def _completed_job(client: UsageApiClient, job_id: str) -> ExportJob:
     return job
 
 
+def _links(
+    context: dg.AssetExecutionContext, client: UsageApiClient, job_id: str, recheck_seconds: float
+) -> list[str]:
+    """The completed job's download links. A job completed without links is read again for up
+    to `recheck_seconds`: CircleCI can list them late ("not immediately available"), and taking
+    such an answer as "no usage" would treat a window full of job runs as empty."""
+    urls = list(_completed_job(client, job_id).download_urls or ())
+    deadline = time.monotonic() + recheck_seconds
+    pause = min(max(recheck_seconds / 4, 1.0), 15.0)
+    while not urls and time.monotonic() < deadline:
+        context.log.info(f"Export {job_id} completed without download links; reading it again")
+        time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
+        urls = list(_completed_job(client, job_id).download_urls or ())
+    return urls
+
+
 def _download_export(
     context: dg.AssetExecutionContext,
     client: UsageApiClient,
+    circleci: CircleCIUsageResource,
     job_id: str,
-    org_id: str,
     folder: Path,
 ) -> RawExport:
-    urls = list(_completed_job(client, job_id).download_urls or ())
+    urls = _links(context, client, job_id, circleci.links_recheck_seconds)
     if folder.exists():
         shutil.rmtree(folder)  # leftovers of an interrupted download
     folder.mkdir(parents=True)
     if not urls:
-        context.log.info(f"Export {job_id} completed with no files: no usage in its window")
+        context.log.info(
+            f"Export {job_id} completed with no files, still none after "
+            f"{circleci.links_recheck_seconds:.0f} s: taken as no usage in its window"
+        )
     records: list[PartRecord] = []
-    for index in range(len(urls)):
+    refreshed_for: set[int] = set()
+    # The bound is re-read every turn: a fresh GET may list more parts than the first one did.
+    while (index := len(records)) < len(urls):
         dest = folder / part_name(index)
         try:
             part = _fetch(client, urls[index], dest, job_id)
-        except DownloadLinkExpiredError:
-            # The links of one GET share an expiry and a long download can outlive them; a fresh
-            # set from one more GET serves the remaining parts.
-            context.log.warning(f"Download links of export {job_id} expired; reading fresh ones")
-            urls = list(_completed_job(client, job_id).download_urls or ())
-            if len(urls) <= index:
+        except (DownloadLinkExpiredError, DownloadTooSlowError) as exc:
+            if index in refreshed_for:
                 raise dg.Failure(
-                    description=f"Export {job_id} now lists fewer parts than before"
+                    description=f"Export {job_id}: {exc}, again from a fresh link. Re-materialize "
+                    "raw_usage_files for these days later (the sensor retries failed downloads)."
                 ) from None
-            part = _fetch(client, urls[index], dest, job_id)
+            # The links of one GET share an expiry and a long download can outlive them; a
+            # trickling link is worth leaving too. A fresh set from one more GET serves the rest.
+            context.log.warning(f"Export {job_id}: {exc}; reading fresh download links")
+            refreshed_for.add(index)
+            urls = list(_completed_job(client, job_id).download_urls or ())
+            if len(urls) < len(records):
+                raise dg.Failure(
+                    description=f"Export {job_id} now lists {len(urls)} part(s), fewer than the "
+                    f"{len(records)} already downloaded; re-materialize raw_usage_files to fetch "
+                    "it again from scratch"
+                ) from None
+            continue
         records.append(
             PartRecord(
                 name=dest.name, compressed_bytes=part.compressed_bytes, data_rows=part.data_rows
@@ -145,7 +191,7 @@ def _download_export(
         )
     export = RawExport(
         export_job_id=job_id,
-        org_id=org_id,
+        org_id=circleci.org_id,
         downloaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
         parts=tuple(records),
     )
@@ -154,10 +200,10 @@ def _download_export(
 
 
 def _fetch(client: UsageApiClient, url: str, dest: Path, job_id: str) -> DownloadedPart:
-    """Download one part; an expired link is left to the caller, anything else fails the run."""
+    """Download one part; a link to replace is left to the caller, anything else fails the run."""
     try:
         return client.download(url, dest)
-    except DownloadLinkExpiredError:
+    except (DownloadLinkExpiredError, DownloadTooSlowError):
         raise
     except UsageApiError as exc:
         raise dg.Failure(description=f"Export {job_id}: {exc}") from None
