@@ -51,7 +51,6 @@ DEFAULT_BASE_URL = "https://circleci.com/api/v2"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # Downloads of large parts stream for a while; the read timeout is per chunk, not per file.
 DEFAULT_DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-_CHUNK_SIZE = 1 << 20
 _T = TypeVar("_T")
 
 install_log_redaction()
@@ -285,7 +284,9 @@ class UsageApiClient:
                         announced = response.headers.get("Content-Length")
                         started = time.monotonic()
                         with tmp.open("wb") as out:
-                            for chunk in response.iter_raw(_CHUNK_SIZE):
+                            # As the bytes arrive (a chunk size would buffer up to it, and
+                            # hide a trickling link from the pace check until the end).
+                            for chunk in response.iter_raw():
                                 out.write(chunk)
                                 verifier.feed(chunk)
                                 self.download_pace.check(

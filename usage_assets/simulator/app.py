@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -170,7 +170,12 @@ class UsageApiSimulator:
         }
         if state is ExportState.FAILED:
             body["error_reason"] = job.failure_reason
-        elif state is ExportState.COMPLETED and job.parts:
+        elif state is ExportState.COMPLETED and job.parts and self._links_listed(job, now):
+            parts = job.parts
+            omit = self.settings.faults.first_listing_omits_parts
+            if omit and not job.links_listed:
+                parts = parts[: max(len(parts) - omit, 1)]
+            job.links_listed = True
             # Fresh links on every GET, valid from this moment.
             body["download_urls"] = [
                 self.signer.sign(
@@ -179,9 +184,13 @@ class UsageApiSimulator:
                     now,
                     self.settings.url_lifetime,
                 )
-                for part in job.parts
+                for part in parts
             ]
         return body
+
+    def _links_listed(self, job: SimulatedJob, now: datetime) -> bool:
+        delay = timedelta(seconds=self.settings.faults.links_listed_after_seconds)
+        return not delay or now - job.created_at >= self.settings.processing_time + delay
 
     # ------------------------------------------------------------------------------ downloads
 

@@ -67,6 +67,7 @@ class SimulatedJob:
     failure_reason: str | None
     empty: bool
     parts: list[Path] | None = None
+    links_listed: bool = False  # a GET has listed its links (see Faults.first_listing_omits_parts)
     ready: threading.Event = field(default_factory=threading.Event)
 
     def state(

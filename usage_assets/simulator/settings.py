@@ -30,6 +30,12 @@ class Faults:
     corrupt_part_rate: float = 0.0  # share of parts stored with flipped bytes
     truncated_part_rate: float = 0.0  # share of parts stored cut in half
     download_bytes_per_second: int | None = None  # throttle every download (a slow link)
+    # A completed job lists no links until this long after it completed (CircleCI's support
+    # article: links "not immediately available").
+    links_listed_after_seconds: float = 0.0
+    # The first GET that lists a job's links leaves out its last N parts (links listed bit by
+    # bit); later GETs list them all.
+    first_listing_omits_parts: int = 0
     schema_drift: SchemaDrift = field(default_factory=SchemaDrift)
 
 

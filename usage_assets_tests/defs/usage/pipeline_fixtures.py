@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +13,35 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from usage_assets.circleci.export_format import EXPORT_COLUMN_NAMES
+from usage_assets.defs.constants import range_tags
 from usage_assets.defs.partitions import export_window
 from usage_assets.defs.resources import CircleCIUsageResource, PostQuotaResource, RawStoreResource
+from usage_assets.defs.usage.checks import job_runs_checks
+from usage_assets.defs.usage.export_jobs import usage_export_job
+from usage_assets.defs.usage.job_runs import job_runs
+from usage_assets.defs.usage.raw_files import raw_usage_files
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN
 
 
 def pipeline_resources(
-    sim: SimulatorServer, tmp_path: Path, *, max_posts: int = 10
+    sim: SimulatorServer, tmp_path: Path, *, max_posts: int = 10, **circleci: Any
 ) -> dict[str, Any]:
+    """Resources of a pipeline on `tmp_path` against `sim`; `circleci` overrides settings of
+    CircleCIUsageResource (links are re-read for 1 s by default, not a minute)."""
+    return resources_for(sim.base_url, tmp_path, max_posts=max_posts, **circleci)
+
+
+def resources_for(
+    api_url: str, tmp_path: Path, *, max_posts: int = 10, **circleci: Any
+) -> dict[str, Any]:
+    """As pipeline_resources, from the API's URL (for a run in another process)."""
     return {
         "circleci": CircleCIUsageResource(
-            token=DEFAULT_TOKEN, org_id=DEFAULT_ORG_ID, api_url=sim.base_url
+            token=DEFAULT_TOKEN,
+            org_id=DEFAULT_ORG_ID,
+            api_url=api_url,
+            **{"links_recheck_seconds": 1.0, **circleci},
         ),
         "post_quota": PostQuotaResource(
             ledger_path=str(tmp_path / "quota.sqlite"), max_posts=max_posts
@@ -32,6 +49,62 @@ def pipeline_resources(
         "raw_store": RawStoreResource(raw_dir=str(tmp_path / "raw")),
         "warehouse": DuckDBResource(database=str(tmp_path / "usage.duckdb")),
     }
+
+
+TODAY = datetime.now(UTC).date()
+FIRST = (TODAY - timedelta(days=12)).isoformat()
+LAST = (TODAY - timedelta(days=10)).isoformat()
+
+
+def export(
+    live_sim: SimulatorServer,
+    tmp_path: Path,
+    instance: dg.DagsterInstance,
+    first: str = FIRST,
+    last: str = LAST,
+    **kw: int,
+) -> dg.ExecuteInProcessResult:
+    result = dg.materialize(
+        [usage_export_job],
+        resources=pipeline_resources(live_sim, tmp_path, **kw),
+        instance=instance,
+        tags=range_tags(first, last),
+        raise_on_error=False,
+    )
+    if result.success:
+        live_sim.simulator.store.wait_until_written(job_id_of(result))
+    return result
+
+
+def download_and_load(
+    live_sim: SimulatorServer,
+    tmp_path: Path,
+    instance: dg.DagsterInstance,
+    first: str = FIRST,
+    last: str = LAST,
+    *,
+    resources: dict[str, Any] | None = None,
+    run_config: dict[str, Any] | None = None,
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [usage_export_job, raw_usage_files, job_runs, job_runs_checks],
+        selection=[raw_usage_files, job_runs, job_runs_checks],
+        resources=resources or pipeline_resources(live_sim, tmp_path),
+        instance=instance,
+        tags=range_tags(first, last),
+        run_config=run_config,
+        raise_on_error=False,
+    )
+
+
+def failure_message(result: dg.ExecuteInProcessResult) -> str:
+    return " ".join(
+        str(event.step_failure_data.error.message)
+        if event.step_failure_data and event.step_failure_data.error
+        else ""
+        for event in result.all_events
+        if event.is_step_failure
+    )
 
 
 def expected_job_ids(sim: SimulatorServer, first: str, last: str, as_of: Any) -> list[str]:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import http.server
 import threading
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import duckdb
-import pytest
 
 from usage_assets.defs.constants import range_tags
 from usage_assets.defs.resources import CircleCIUsageResource, PostQuotaResource
@@ -21,76 +19,20 @@ from usage_assets.defs.usage.raw_files import raw_usage_files
 from usage_assets.ingest.quota_ledger import PostQuotaLedger
 from usage_assets.simulator.parts import SchemaDrift
 from usage_assets.simulator.server import SimulatorServer
-from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN, SimulatorSettings
+from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN
 from usage_assets_tests.defs.usage.pipeline_fixtures import (
+    FIRST,
+    LAST,
+    TODAY,
+    download_and_load,
     expected_job_ids,
+    export,
+    failure_message,
     int_metadata,
-    job_id_of,
     partition_of,
     pipeline_resources,
     warehouse_job_ids,
 )
-
-TODAY = datetime.now(UTC).date()
-FIRST = (TODAY - timedelta(days=12)).isoformat()
-LAST = (TODAY - timedelta(days=10)).isoformat()
-
-
-@pytest.fixture
-def live_sim() -> Iterator[SimulatorServer]:
-    # Parts of 20 rows: three days that include a weekend hold ~35 rows, still two parts or more.
-    settings = SimulatorSettings(
-        processing_time=timedelta(0), rows_per_day=30, rows_per_part=20, get_limit=10_000
-    )
-    with SimulatorServer(settings) as server:
-        yield server
-
-
-def export(
-    live_sim: SimulatorServer,
-    tmp_path: Path,
-    instance: dg.DagsterInstance,
-    first: str = FIRST,
-    last: str = LAST,
-    **kw: int,
-) -> dg.ExecuteInProcessResult:
-    result = dg.materialize(
-        [usage_export_job],
-        resources=pipeline_resources(live_sim, tmp_path, **kw),
-        instance=instance,
-        tags=range_tags(first, last),
-        raise_on_error=False,
-    )
-    if result.success:
-        live_sim.simulator.store.wait_until_written(job_id_of(result))
-    return result
-
-
-def download_and_load(
-    live_sim: SimulatorServer,
-    tmp_path: Path,
-    instance: dg.DagsterInstance,
-    first: str = FIRST,
-    last: str = LAST,
-) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [usage_export_job, raw_usage_files, job_runs, job_runs_checks],
-        selection=[raw_usage_files, job_runs, job_runs_checks],
-        resources=pipeline_resources(live_sim, tmp_path),
-        instance=instance,
-        tags=range_tags(first, last),
-        raise_on_error=False,
-    )
-
-
-def failure_message(result: dg.ExecuteInProcessResult) -> str:
-    return " ".join(
-        str(event.step_failure_data.error.message)
-        if event.step_failure_data and event.step_failure_data.error
-        else ""
-        for event in result.all_events
-        if event.is_step_failure
-    )
 
 
 def test_a_range_run_spends_one_post_and_records_the_job_on_every_partition(
