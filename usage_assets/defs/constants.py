@@ -27,6 +27,8 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 EXPORT_ID_TAG = "usage/export_job_id"
 RECREATES_TAG = "usage/recreates_export_job_id"
 ATTEMPT_TAG = "usage/export_attempt"
+# Which try of a sensor-launched download or re-create run this is (1, 2, ...).
+RUN_ATTEMPT_TAG = "usage/run_attempt"
 
 # The export asset, and the metadata its materializations and observations carry.
 EXPORT_ASSET_KEY = dg.AssetKey("usage_export_job")

@@ -18,6 +18,9 @@ from usage_assets.circleci import ExportState
 # The Usage API's query timeout; a job not finished by then never will be.
 STUCK_AFTER = timedelta(hours=4)
 MAX_ATTEMPTS = 3
+# A download or re-create run that fails (a 429 it could not wait out, a burst of 5xx, a POST
+# refused) is requested again, this many times in all, each with its own run key.
+MAX_RUN_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,68 @@ class PendingExport:
         )
 
 
+class RunKind(StrEnum):
+    DOWNLOAD = "download"
+    RECREATE = "recreate"
+
+
+@dataclass(frozen=True)
+class LaunchedRun:
+    """A run the sensor requested, watched until it succeeds or its attempts are spent."""
+
+    kind: RunKind
+    export: PendingExport
+    run_attempt: int = 1
+    failed_at: str | None = None  # ISO time its failure was first seen; the retry waits a bit
+
+    @property
+    def run_key(self) -> str:
+        """`download:<export>` for the first attempt (as before), then `...:<attempt>`."""
+        base = f"{self.kind.value}:{self.export.export_id}"
+        return base if self.run_attempt == 1 else f"{base}:{self.run_attempt}"
+
+    def retried(self) -> LaunchedRun:
+        return replace(self, run_attempt=self.run_attempt + 1, failed_at=None)
+
+
+class RunStatus(StrEnum):
+    NOT_STARTED = "not_started"  # requested, not in the run storage yet (or still queued)
+    IN_PROGRESS = "in_progress"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # failed or canceled
+
+
+@dataclass(frozen=True)
+class RunFollowUp:
+    """What to do about a launched run whose status was just read."""
+
+    retry: LaunchedRun | None = None  # request this run (its new key) now
+    keep: LaunchedRun | None = None  # keep watching this one
+    gave_up: bool = False
+
+
+def follow_up(
+    run: LaunchedRun, status: RunStatus, now: datetime, retry_delay: timedelta
+) -> RunFollowUp:
+    """A failed run is requested again after `retry_delay`, up to MAX_RUN_ATTEMPTS in all."""
+    if status is RunStatus.SUCCEEDED:
+        return RunFollowUp()
+    if status is not RunStatus.FAILED:
+        return RunFollowUp(keep=run)
+    if run.run_attempt >= MAX_RUN_ATTEMPTS:
+        return RunFollowUp(gave_up=True)
+    failed_at = datetime.fromisoformat(run.failed_at) if run.failed_at else now
+    if now - failed_at < retry_delay:
+        return RunFollowUp(keep=replace(run, failed_at=failed_at.isoformat()))
+    return RunFollowUp(retry=run.retried())
+
+
 @dataclass
 class SensorCursor:
     after_storage_id: int | None = None
     pending: dict[str, PendingExport] = field(default_factory=dict)
     pause_until: str | None = None  # set by a 429 from the GET endpoint
+    launched: list[LaunchedRun] = field(default_factory=list)
 
     def serialize(self) -> str:
         return json.dumps(
@@ -51,6 +111,7 @@ class SensorCursor:
                 "after_storage_id": self.after_storage_id,
                 "pending": [asdict(export) for export in self.pending.values()],
                 "pause_until": self.pause_until,
+                "launched": [asdict(run) for run in self.launched],
             },
             sort_keys=True,
         )
@@ -61,10 +122,20 @@ class SensorCursor:
             return cls()
         body = json.loads(text)
         exports = [PendingExport(**_renamed(item)) for item in body.get("pending", [])]
+        launched = [
+            LaunchedRun(
+                kind=RunKind(item["kind"]),
+                export=PendingExport(**_renamed(item["export"])),
+                run_attempt=int(item.get("run_attempt", 1)),
+                failed_at=item.get("failed_at"),
+            )
+            for item in body.get("launched", [])  # absent in cursors of earlier versions
+        ]
         return cls(
             after_storage_id=body.get("after_storage_id"),
             pending={export.export_id: export for export in exports},
             pause_until=body.get("pause_until"),
+            launched=launched,
         )
 
     def track(self, export: PendingExport) -> None:

@@ -9,10 +9,16 @@ import pytest
 from usage_assets.circleci import ExportState
 from usage_assets.ingest.pending_exports import (
     MAX_ATTEMPTS,
+    MAX_RUN_ATTEMPTS,
     Action,
+    LaunchedRun,
     PendingExport,
+    RunFollowUp,
+    RunKind,
+    RunStatus,
     SensorCursor,
     decide,
+    follow_up,
 )
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -132,3 +138,57 @@ def test_a_cursor_written_before_the_rename_still_parses() -> None:
     assert cursor.after_storage_id == 7
     assert cursor.pending["j1"].export_id == "j1"
     assert SensorCursor.parse(cursor.serialize()) == cursor
+
+
+RUN_EXPORT = PendingExport(
+    export_id="e1",
+    first_partition="2026-11-01",
+    last_partition="2026-11-02",
+    seen_at=NOW.isoformat(),
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "attempt", "failed_minutes_ago", "expected"),
+    [
+        (RunStatus.SUCCEEDED, 1, None, "forget"),
+        (RunStatus.IN_PROGRESS, 1, None, "keep"),
+        (RunStatus.NOT_STARTED, 1, None, "keep"),
+        (RunStatus.FAILED, 1, None, "keep"),  # just seen failing: wait the delay first
+        (RunStatus.FAILED, 1, 4, "keep"),
+        (RunStatus.FAILED, 1, 6, "retry"),
+        (RunStatus.FAILED, 2, 6, "retry"),
+        (RunStatus.FAILED, MAX_RUN_ATTEMPTS, 60, "give up"),
+    ],
+)
+def test_a_failed_launched_run_is_retried_after_the_delay_within_its_attempts(
+    status: RunStatus, attempt: int, failed_minutes_ago: int | None, expected: str
+) -> None:
+    now = NOW + timedelta(hours=1)
+    failed_at = (
+        (now - timedelta(minutes=failed_minutes_ago)).isoformat()
+        if failed_minutes_ago is not None
+        else None
+    )
+    run = LaunchedRun(RunKind.DOWNLOAD, RUN_EXPORT, run_attempt=attempt, failed_at=failed_at)
+    outcome = follow_up(run, status, now, timedelta(minutes=5))
+    if expected == "forget":
+        assert outcome == RunFollowUp()
+    elif expected == "keep":
+        assert outcome.keep is not None and outcome.retry is None
+        if status is RunStatus.FAILED:
+            assert outcome.keep.failed_at is not None
+    elif expected == "retry":
+        assert outcome.retry is not None
+        assert outcome.retry.run_attempt == attempt + 1
+        assert outcome.retry.run_key == f"download:e1:{attempt + 1}"
+    else:
+        assert outcome.gave_up and outcome.retry is None and outcome.keep is None
+
+
+def test_launched_runs_survive_the_cursor_and_old_cursors_have_none() -> None:
+    cursor = SensorCursor(launched=[LaunchedRun(RunKind.RECREATE, RUN_EXPORT, run_attempt=2)])
+    again = SensorCursor.parse(cursor.serialize())
+    assert again.launched == cursor.launched
+    assert again.launched[0].run_key == "recreate:e1:2"
+    assert SensorCursor.parse('{"pending": []}').launched == []

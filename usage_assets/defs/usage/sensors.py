@@ -5,7 +5,7 @@ never downloads: a sensor tick must finish within about a minute. A completed ex
 one Dagster run per export id (the run key), covering the export's whole range.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -26,6 +26,7 @@ from usage_assets.defs.constants import (
     EXPORT_ID_TAG,
     PARTITION_RANGE_METADATA,
     RECREATES_TAG,
+    RUN_ATTEMPT_TAG,
     STATE_METADATA,
     range_tags,
 )
@@ -34,12 +35,19 @@ from usage_assets.defs.resources import CircleCIUsageResource, PostQuotaResource
 from usage_assets.defs.usage.export_lookup import parse_partition_range
 from usage_assets.defs.usage.jobs import create_usage_export, download_and_load_usage
 from usage_assets.ingest.pending_exports import (
+    MAX_RUN_ATTEMPTS,
     Action,
     Decision,
+    LaunchedRun,
     PendingExport,
+    RunKind,
+    RunStatus,
     SensorCursor,
     decide,
+    follow_up,
 )
+
+RUN_KEY_TAG = "dagster/run_key"  # Dagster's own tag on runs a sensor requested
 
 
 def _new_export_jobs(context: dg.SensorEvaluationContext, cursor: SensorCursor) -> None:
@@ -101,11 +109,20 @@ def _observations(decision: Decision, error_reason: str | None) -> list[dg.Asset
 SENSOR_NAME = "usage_export_job_sensor"
 
 
+# How long after a download or re-create run failed it is requested again (a 429's wait, a
+# burst of 5xx, or a CircleCI hiccup usually passes in minutes).
+RUN_RETRY_DELAY = timedelta(minutes=5)
+
+
 def build_usage_export_sensor(
-    *, minimum_interval_seconds: int, max_gets_per_tick: int
+    *,
+    minimum_interval_seconds: int,
+    max_gets_per_tick: int,
+    run_retry_delay: timedelta = RUN_RETRY_DELAY,
 ) -> dg.SensorDefinition:
     """The sensor, with its tick interval and its GET budget per tick (CircleCI rate-limits GETs;
-    `USAGE_SENSOR_INTERVAL_SECONDS` and `USAGE_SENSOR_MAX_GETS_PER_TICK` in definitions.py)."""
+    `USAGE_SENSOR_INTERVAL_SECONDS` and `USAGE_SENSOR_MAX_GETS_PER_TICK` in definitions.py), and
+    the wait before a failed run it launched is requested again."""
 
     @dg.sensor(
         name=SENSOR_NAME,
@@ -120,7 +137,7 @@ def build_usage_export_sensor(
         circleci: CircleCIUsageResource,
         post_quota: PostQuotaResource,
     ) -> dg.SensorResult:
-        return _tick(context, circleci, post_quota, max_gets_per_tick)
+        return _tick(context, circleci, post_quota, max_gets_per_tick, run_retry_delay)
 
     return usage_export_job_sensor
 
@@ -130,22 +147,31 @@ def _tick(
     circleci: CircleCIUsageResource,
     post_quota: PostQuotaResource,
     max_gets_per_tick: int,
+    run_retry_delay: timedelta,
 ) -> dg.SensorResult:
-    """One tick: track new exports, poll the ones due (at most `max_gets_per_tick` GETs), and turn
-    each decision into run requests and per-partition observations."""
+    """One tick: request again the launched runs that failed, track new exports, poll the ones
+    due (at most `max_gets_per_tick` GETs), and turn each decision into run requests and
+    per-partition observations."""
     cursor = SensorCursor.parse(context.cursor)
-    _new_export_jobs(context, cursor)
     now = utc_now()
+    run_requests = _follow_up_launched_runs(context, cursor, now, run_retry_delay)
+    _new_export_jobs(context, cursor)
     if cursor.pause_until and datetime.fromisoformat(cursor.pause_until) > now:
         return dg.SensorResult(
-            skip_reason=f"GET rate limit hit; paused until {cursor.pause_until}",
+            run_requests=run_requests,
+            skip_reason=None
+            if run_requests
+            else f"GET rate limit hit; paused until {cursor.pause_until}",
             cursor=cursor.serialize(),
         )
     cursor.pause_until = None
     if not cursor.pending:
-        return dg.SensorResult(skip_reason="no pending export jobs", cursor=cursor.serialize())
+        return dg.SensorResult(
+            run_requests=run_requests,
+            skip_reason=None if run_requests else "no pending export jobs",
+            cursor=cursor.serialize(),
+        )
 
-    run_requests: list[dg.RunRequest] = []
     events: list[dg.AssetObservation] = []
     quota_left = post_quota.ledger(circleci.api_url, circleci.org_id).status().left
     # One attempt per GET: a failed poll is simply retried next tick, and the tick stays short.
@@ -172,29 +198,16 @@ def _tick(
             decision = decide(export, state, now, error_reason=error_reason, quota_left=quota_left)
             if decision.state_changed or decision.action is not Action.WAIT:
                 events.extend(_observations(decision, error_reason))
-            tags = range_tags(export.first_partition, export.last_partition)
             if decision.action is Action.DOWNLOAD:
-                run_requests.append(
-                    dg.RunRequest(
-                        run_key=f"download:{export.export_id}",
-                        job_name=download_and_load_usage.name,
-                        tags={**tags, EXPORT_ID_TAG: export.export_id},
-                    )
-                )
+                launched = LaunchedRun(RunKind.DOWNLOAD, export)
+                run_requests.append(run_request_for(launched))
+                cursor.launched.append(launched)
                 del cursor.pending[export.export_id]
             elif decision.action is Action.RECREATE:
                 quota_left -= 1
-                run_requests.append(
-                    dg.RunRequest(
-                        run_key=f"recreate:{export.export_id}",
-                        job_name=create_usage_export.name,
-                        tags={
-                            **tags,
-                            RECREATES_TAG: export.export_id,
-                            ATTEMPT_TAG: str(export.attempt + 1),
-                        },
-                    )
-                )
+                launched = LaunchedRun(RunKind.RECREATE, export)
+                run_requests.append(run_request_for(launched))
+                cursor.launched.append(launched)
                 context.log.warning(f"Export {export.export_id} {decision.reason}; re-creating it")
                 del cursor.pending[export.export_id]
             elif decision.action is Action.GIVE_UP:
@@ -206,3 +219,74 @@ def _tick(
     return dg.SensorResult(
         run_requests=run_requests, asset_events=events, cursor=cursor.serialize()
     )
+
+
+def run_request_for(run: LaunchedRun) -> dg.RunRequest:
+    """The run request of a download or re-create, with its attempt's run key."""
+    export = run.export
+    tags = {
+        **range_tags(export.first_partition, export.last_partition),
+        RUN_ATTEMPT_TAG: str(run.run_attempt),
+    }
+    if run.kind is RunKind.DOWNLOAD:
+        return dg.RunRequest(
+            run_key=run.run_key,
+            job_name=download_and_load_usage.name,
+            tags={**tags, EXPORT_ID_TAG: export.export_id},
+        )
+    return dg.RunRequest(
+        run_key=run.run_key,
+        job_name=create_usage_export.name,
+        tags={**tags, RECREATES_TAG: export.export_id, ATTEMPT_TAG: str(export.attempt + 1)},
+    )
+
+
+_FINISHED_BADLY = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+_IN_PROGRESS = (
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+)
+
+
+def _run_status(instance: dg.DagsterInstance, run_key: str) -> RunStatus:
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1)
+    if not runs:
+        return RunStatus.NOT_STARTED
+    status = runs[0].status
+    if status is dg.DagsterRunStatus.SUCCESS:
+        return RunStatus.SUCCEEDED
+    if status in _FINISHED_BADLY:
+        return RunStatus.FAILED
+    return RunStatus.IN_PROGRESS if status in _IN_PROGRESS else RunStatus.NOT_STARTED
+
+
+def _follow_up_launched_runs(
+    context: dg.SensorEvaluationContext,
+    cursor: SensorCursor,
+    now: datetime,
+    retry_delay: timedelta,
+) -> list[dg.RunRequest]:
+    """Requests for the launched runs that failed and may be tried again; forgets the ones
+    that succeeded or are out of attempts."""
+    requests: list[dg.RunRequest] = []
+    still_watched: list[LaunchedRun] = []
+    for run in cursor.launched:
+        outcome = follow_up(run, _run_status(context.instance, run.run_key), now, retry_delay)
+        if outcome.gave_up:
+            context.log.error(
+                f"Run {run.run_key} failed, attempt {run.run_attempt} of {MAX_RUN_ATTEMPTS}; "
+                f"not requesting it again. Re-materialize partitions {run.export.first_partition}"
+                f" .. {run.export.last_partition} from the UI once the cause is fixed."
+            )
+        elif outcome.retry is not None:
+            context.log.warning(
+                f"Run {run.run_key} failed; requesting it again as {outcome.retry.run_key} "
+                f"(attempt {outcome.retry.run_attempt} of {MAX_RUN_ATTEMPTS})"
+            )
+            requests.append(run_request_for(outcome.retry))
+            still_watched.append(outcome.retry)
+        elif outcome.keep is not None:
+            still_watched.append(outcome.keep)
+    cursor.launched = still_watched
+    return requests

@@ -10,9 +10,12 @@ import dagster as dg
 import pytest
 
 from usage_assets.defs.constants import EXPORT_ASSET_KEY, EXPORT_ID_TAG, range_tags
+from usage_assets.defs.usage.checks import job_runs_checks
 from usage_assets.defs.usage.export_jobs import usage_export_job
+from usage_assets.defs.usage.job_runs import job_runs
 from usage_assets.defs.usage.jobs import download_and_load_usage
-from usage_assets.defs.usage.sensors import build_usage_export_sensor
+from usage_assets.defs.usage.raw_files import raw_usage_files
+from usage_assets.defs.usage.sensors import build_usage_export_sensor, run_request_for
 from usage_assets.ingest.pending_exports import SensorCursor
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import SimulatorSettings
@@ -62,7 +65,9 @@ def tick(
         resources={k: resources[k] for k in ("circleci", "post_quota")},
     )
     sensor = build_usage_export_sensor(
-        minimum_interval_seconds=30, max_gets_per_tick=max_gets_per_tick
+        minimum_interval_seconds=30,
+        max_gets_per_tick=max_gets_per_tick,
+        run_retry_delay=timedelta(0),
     )
     result = sensor(context)
     assert isinstance(result, dg.SensorResult)
@@ -171,3 +176,67 @@ def test_sensor_polls_at_most_its_get_budget_per_tick(
     )
     assert after - before == budget
     assert len(SensorCursor.parse(result.cursor).pending) == 7
+
+
+def run_request(
+    sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance, request: dg.RunRequest
+) -> dg.ExecuteInProcessResult:
+    """Execute a download request as the daemon would: its tags, its run key on the run."""
+    return dg.materialize(
+        [usage_export_job, raw_usage_files, job_runs, job_runs_checks],
+        selection=[raw_usage_files, job_runs, job_runs_checks],
+        resources=pipeline_resources(sim, tmp_path),
+        instance=instance,
+        tags={**request.tags, "dagster/run_key": str(request.run_key)},
+        raise_on_error=False,
+    )
+
+
+def test_a_failed_download_run_is_requested_again_with_a_new_run_key_a_bounded_number_of_times(
+    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    slow_sim.settings.processing_time = timedelta(0)
+    job_id = create_export(slow_sim, tmp_path, instance)
+    cursor = tick(slow_sim, tmp_path, instance, None).cursor
+    (request,) = SensorCursor.parse(cursor).launched
+    assert request.run_key == f"download:{job_id}"
+    # Every GET of the download runs fails (a 5xx burst the client's retries do not outlast).
+    slow_sim.settings.faults.api_error_rate = 1.0
+    keys = [request.run_key]
+    for attempt in (2, 3):
+        (watched,) = SensorCursor.parse(cursor).launched
+        assert not run_request(slow_sim, tmp_path, instance, run_request_for(watched)).success
+        result = tick(slow_sim, tmp_path, instance, cursor)
+        assert result.run_requests is not None
+        (retry,) = result.run_requests
+        assert retry.run_key == f"download:{job_id}:{attempt}"
+        assert retry.tags["usage/run_attempt"] == str(attempt)
+        assert retry.tags[EXPORT_ID_TAG] == job_id
+        keys.append(str(retry.run_key))
+        cursor = result.cursor
+    # The third attempt fails too: the sensor stops asking, and says so.
+    (last,) = SensorCursor.parse(cursor).launched
+    assert not run_request(slow_sim, tmp_path, instance, run_request_for(last)).success
+    given_up = tick(slow_sim, tmp_path, instance, cursor)
+    assert not given_up.run_requests
+    assert SensorCursor.parse(given_up.cursor).launched == []
+    assert len(set(keys)) == 3
+
+
+def test_a_retried_download_that_succeeds_is_forgotten(
+    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    slow_sim.settings.processing_time = timedelta(0)
+    create_export(slow_sim, tmp_path, instance)
+    cursor = tick(slow_sim, tmp_path, instance, None).cursor
+    slow_sim.settings.faults.api_error_rate = 1.0
+    (first,) = SensorCursor.parse(cursor).launched
+    assert not run_request(slow_sim, tmp_path, instance, run_request_for(first)).success
+    retried = tick(slow_sim, tmp_path, instance, cursor)
+    slow_sim.settings.faults.api_error_rate = 0.0
+    assert retried.run_requests is not None
+    (retry,) = retried.run_requests
+    assert run_request(slow_sim, tmp_path, instance, retry).success
+    done = tick(slow_sim, tmp_path, instance, retried.cursor)
+    assert not done.run_requests
+    assert SensorCursor.parse(done.cursor).launched == []
