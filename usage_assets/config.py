@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -40,6 +41,8 @@ class PipelineConfig:
     sensor_max_gets_per_tick: int
     reference_dir: Path  # the user-editable reference files (resource classes, prices, ...)
     report_path: Path  # the self-contained HTML usage report
+    # When yesterday's partition must be loaded (and the report and forecast rebuilt), UTC.
+    freshness_deadline_cron: str
 
     @property
     def raw_dir(self) -> Path:
@@ -137,8 +140,15 @@ def load_config(
         sensor_max_gets_per_tick=_int(env, "USAGE_SENSOR_MAX_GETS_PER_TICK", 5, minimum=1),
         reference_dir=reference_dir,
         report_path=report_path.resolve(),
+        freshness_deadline_cron=_daily_cron(
+            env, "USAGE_FRESHNESS_DEADLINE_CRON", DEFAULT_FRESHNESS_DEADLINE_CRON
+        ),
     )
 
+
+# Noon UTC: six hours after the default daily export (06:00), time for CircleCI to complete it
+# (minutes, occasionally hours) and for the sensor's download run to load it.
+DEFAULT_FRESHNESS_DEADLINE_CRON = "0 12 * * *"
 
 # A quota window longer than a year is a typo, not a plan.
 MAX_QUOTA_WINDOW_HOURS = 24.0 * 366
@@ -200,3 +210,52 @@ def _float(env: Mapping[str, str], name: str, default: float, *, maximum: float)
     if not value <= maximum:
         raise ConfigError(f"{name}={text} must be at most {maximum:g}")
     return value
+
+
+# Cron fields after minute and hour: day of month, month, day of week (0 and 7 are Sunday).
+_CRON_DAY_FIELDS = (("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
+_CRON_ITEM = re.compile(r"^(\*|(\d+)(?:-(\d+))?)(?:/(\d+))?$")
+
+
+def _daily_cron(env: Mapping[str, str], name: str, default: str) -> str:
+    """A deadline at a fixed time of day: `M H <day of month> <month> <day of week>`.
+
+    Minute and hour must be single numbers. A deadline that ticked several times a day would
+    also tick in the hours before the daily export ran, and the freshness check would report
+    yesterday missing every night; Dagster's cron freshness policy also refuses a look-back
+    (24 h here) longer than the cron's smallest interval. Checked here, without Dagster, so that
+    a typo stops the code location with the variable's name rather than Dagster's bare
+    "Invalid cron string." at definition time."""
+    text = _get(env, name)
+    if text is None:
+        return default
+    example = f"(a time of day, UTC, such as {default!r}: minute and hour as single numbers)"
+    fields = text.split()
+    if len(fields) != 5:
+        raise ConfigError(f"{name}={text!r} is not a five-field cron string {example}")
+    minute, hour, *days = fields
+    if not (minute.isdigit() and int(minute) <= 59 and hour.isdigit() and int(hour) <= 23):
+        raise ConfigError(f"{name}={text!r} is not a once-a-day deadline {example}")
+    for field, (label, low, high) in zip(days, _CRON_DAY_FIELDS, strict=True):
+        for item in field.split(","):
+            if not _cron_item_ok(item, low, high):
+                raise ConfigError(
+                    f"{name}={text!r}: {label} {item!r} is not *, a number, a range or a step "
+                    f"in {low}..{high}"
+                )
+    day_of_month, month, _ = days
+    if month == "2" and day_of_month in ("30", "31"):
+        raise ConfigError(f"{name}={text!r} names a day February does not have")
+    return " ".join(fields)
+
+
+def _cron_item_ok(item: str, low: int, high: int) -> bool:
+    """One comma-separated item of a cron field: `*`, `N`, `A-B`, each optionally `/STEP`."""
+    match = _CRON_ITEM.match(item)
+    if match is None:
+        return False
+    _, first, last, step = match.groups()
+    bounds = [int(n) for n in (first, last) if n is not None]
+    if any(not low <= n <= high for n in bounds) or (len(bounds) == 2 and bounds[0] > bounds[1]):
+        return False
+    return step is None or 1 <= int(step) <= high

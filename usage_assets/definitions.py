@@ -4,6 +4,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from usage_assets.config import PipelineConfig, current_config
+from usage_assets.defs.freshness import build_freshness_sensor
 from usage_assets.defs.insights.assets import insights_daily, insights_rollups
 from usage_assets.defs.insights.automation import insights_automation_sensor
 from usage_assets.defs.resources import (
@@ -12,7 +13,7 @@ from usage_assets.defs.resources import (
     PostQuotaResource,
     RawStoreResource,
 )
-from usage_assets.defs.usage.checks import job_runs_checks
+from usage_assets.defs.usage.checks import job_runs_checks, job_runs_freshness_checks
 from usage_assets.defs.usage.export_jobs import usage_export_job
 from usage_assets.defs.usage.job_runs import job_runs
 from usage_assets.defs.usage.jobs import create_usage_export, download_and_load_usage
@@ -51,7 +52,7 @@ def build_resources(config: PipelineConfig) -> dict[str, dg.ConfigurableResource
 config = current_config()
 defs = dg.Definitions(
     assets=[usage_export_job, raw_usage_files, job_runs, insights_daily, insights_rollups],
-    asset_checks=[job_runs_checks],
+    asset_checks=[job_runs_checks, *job_runs_freshness_checks],
     jobs=[create_usage_export, download_and_load_usage],
     sensors=[
         build_usage_export_sensor(
@@ -59,6 +60,7 @@ defs = dg.Definitions(
             max_gets_per_tick=config.sensor_max_gets_per_tick,
         ),
         insights_automation_sensor,
+        build_freshness_sensor(job_runs_freshness_checks),
     ],
     schedules=[daily_usage_export_schedule, weekly_usage_reexport_schedule],
     resources=build_resources(config),

@@ -12,6 +12,8 @@ import pytest
 # Partitions are defined at import time from the environment. Start them early enough that some
 # partitions lie beyond the API's 366-day look-back, which the pipeline must refuse up front.
 os.environ.setdefault("USAGE_START_DATE", "2025-06-01")
+# The freshness tests evaluate the wired check at fixed times around the default noon deadline.
+os.environ.setdefault("USAGE_FRESHNESS_DEADLINE_CRON", "0 12 * * *")
 
 from usage_assets.circleci import RetryPolicy, UsageApiClient
 from usage_assets.simulator.server import SimulatorServer

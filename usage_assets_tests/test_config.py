@@ -29,6 +29,7 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.shared_org_ids == ()
     assert config.reference_dir == DEFAULT_REFERENCE_DIR
     assert config.report_path == tmp_path / "data" / "reports" / "usage_report.html"
+    assert config.freshness_deadline_cron == "0 12 * * *"
 
 
 def test_insights_paths_are_read(tmp_path: Path) -> None:
@@ -121,6 +122,31 @@ def test_motherduck_database_is_kept_as_is() -> None:
             "USAGE_DAILY_SCHEDULE_HOUR=25 must be between 0 and 23",
         ),
         (
+            "USAGE_FRESHNESS_DEADLINE_CRON",
+            "every day at noon",
+            "USAGE_FRESHNESS_DEADLINE_CRON='every day at noon' is not a five-field cron string",
+        ),
+        (
+            "USAGE_FRESHNESS_DEADLINE_CRON",
+            "0 25 * * *",
+            "USAGE_FRESHNESS_DEADLINE_CRON='0 25 * * *' is not a once-a-day deadline",
+        ),
+        (
+            "USAGE_FRESHNESS_DEADLINE_CRON",
+            "*/30 * * * *",
+            "USAGE_FRESHNESS_DEADLINE_CRON='*/30 * * * *' is not a once-a-day deadline",
+        ),
+        (
+            "USAGE_FRESHNESS_DEADLINE_CRON",
+            "0 12 * * 1-9",
+            "USAGE_FRESHNESS_DEADLINE_CRON='0 12 * * 1-9': day of week '1-9' is not",
+        ),
+        (
+            "USAGE_FRESHNESS_DEADLINE_CRON",
+            "0 12 30 2 *",
+            "USAGE_FRESHNESS_DEADLINE_CRON='0 12 30 2 *' names a day February does not have",
+        ),
+        (
             "USAGE_REFERENCE_DIR",
             "/nonexistent/reference",
             "USAGE_REFERENCE_DIR='/nonexistent/reference' is not a directory",
@@ -140,3 +166,12 @@ def test_a_data_dir_that_is_a_file_fails_at_load_naming_the_path(tmp_path: Path)
     not_a_dir.write_text("")
     with pytest.raises(ConfigError, match=f"USAGE_DATA_DIR={not_a_dir} is a file"):
         load_config({"USAGE_DATA_DIR": str(not_a_dir)}, today=TODAY)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("30 9 * * *", "30 9 * * *"), (" 0  14 * * 1-5 ", "0 14 * * 1-5"), ("0 8 1,15 */2 0,7", None)],
+)
+def test_a_daily_deadline_is_accepted(value: str, expected: str | None) -> None:
+    config = load_config({"USAGE_FRESHNESS_DEADLINE_CRON": value}, today=TODAY)
+    assert config.freshness_deadline_cron == (expected or value)

@@ -12,3 +12,13 @@ BACKFILL_POLICY_BETA_MESSAGE = (
     r"Parameter `backfill_policy` of function `asset` is currently in beta"
 )
 warnings.filterwarnings("ignore", message=BACKFILL_POLICY_BETA_MESSAGE, category=dg.BetaWarning)
+
+# The partition-aware freshness check and its sensor are what "yesterday is missing" needs (the
+# new FreshnessPolicy is not partition-aware: see usage_assets.defs.freshness). Dagster 1.13 marks
+# both builders superseded and warns at every import; only those two warnings are silenced.
+FRESHNESS_CHECKS_SUPERSEDED_MESSAGE = (
+    r"Function `build_(time_partition_freshness_checks|sensor_for_freshness_checks)` is superseded"
+)
+warnings.filterwarnings(
+    "ignore", message=FRESHNESS_CHECKS_SUPERSEDED_MESSAGE, category=dg.SupersessionWarning
+)

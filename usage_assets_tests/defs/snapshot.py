@@ -1,7 +1,7 @@
 """A text snapshot of the code location's definitions, for `test_definitions_match_the_snapshot`.
 
 It holds what a change to the Dagster wiring can alter by accident (asset keys, groups, owners,
-kinds, lineage, partitioning, pools, checks, jobs, schedules, sensors, resources) and nothing that
+kinds, lineage, partitioning, pools, freshness policies, checks, jobs, schedules, sensors, resources) and nothing that
 depends on the machine (paths, environment values). `UPDATE_DEFINITIONS_SNAPSHOT=1 make test`
 rewrites it after an intended change; the diff then shows the change in review.
 """
@@ -18,6 +18,19 @@ SNAPSHOT_PATH = Path(__file__).with_name("definitions_snapshot.txt")
 def _keys(keys: object) -> str:
     names = sorted(key.to_user_string() for key in keys)  # type: ignore[attr-defined]
     return ", ".join(names) or "-"
+
+
+def _freshness(policy: dg.FreshnessPolicy | None) -> str:
+    """The policy's kind and fixed parts; a cron policy's deadline is a setting
+    (USAGE_FRESHNESS_DEADLINE_CRON), so it is left out like every other environment value."""
+    if policy is None:
+        return "-"
+    fields = {
+        name: getattr(policy, name)
+        for name in ("lower_bound_delta", "timezone", "fail_window", "warn_window")
+        if getattr(policy, name, None) is not None
+    }
+    return f"{type(policy).__name__} " + ", ".join(f"{k}={v}" for k, v in fields.items())
 
 
 def render_definitions(defs: dg.Definitions) -> str:
@@ -38,6 +51,7 @@ def render_definitions(defs: dg.Definitions) -> str:
             f"  pools: {', '.join(sorted(node.pools)) if node.pools else '-'}",
             f"  automation: {node.automation_condition.get_label() or type(node.automation_condition).__name__ if node.automation_condition else '-'}",
             f"  table: {spec.metadata.get('dagster/table_name', '-')}",
+            f"  freshness: {_freshness(node.freshness_policy)}",
         ]
     lines.append("# asset checks")
     for key in sorted(graph.asset_check_keys, key=lambda k: k.to_user_string()):

@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 
 from usage_assets.defs.constants import INSIGHTS_GROUP, OWNERS
+from usage_assets.defs.freshness import insights_freshness_policy
 from usage_assets.defs.insights.automation import ROLLUP_AUTOMATION
 from usage_assets.defs.insights.metadata import table_schema
 from usage_assets.defs.usage.job_runs import job_runs
@@ -38,6 +39,11 @@ ANOMALY_CHECK = "no_credit_anomalies"
 SANE_CHECK = "sane"
 SELF_CONTAINED_CHECK = "self_contained"
 
+# What a reader opens each morning: the report and the month-end forecast must have been rebuilt
+# by the deadline (every load rebuilds them). Unpartitioned, so Dagster's asset-level freshness
+# policy is exact for them (unlike for the daily tables; see usage_assets.defs.freshness).
+DAILY_READ_FRESHNESS = insights_freshness_policy()
+
 
 def _spec(
     key: dg.AssetKey,
@@ -47,6 +53,7 @@ def _spec(
     *,
     kinds: set[str] | None = None,
     partitioned: bool = False,
+    freshness_policy: dg.FreshnessPolicy | None = None,
 ) -> dg.AssetSpec:
     metadata: dict[str, Any] = {}
     if columns is not None:
@@ -63,6 +70,7 @@ def _spec(
         owners=OWNERS,
         metadata=metadata,
         automation_condition=None if partitioned else ROLLUP_AUTOMATION,
+        freshness_policy=freshness_policy,
     )
 
 
@@ -147,6 +155,7 @@ ROLLUP_SPECS = [
         "(weekday-aware run rate), against budgets.csv.",
         forecast.COLUMNS,
         [DAILY_USAGE],
+        freshness_policy=DAILY_READ_FRESHNESS,
     ),
     _spec(
         USAGE_REPORT,
@@ -163,6 +172,7 @@ ROLLUP_SPECS = [
             CREDIT_FORECAST,
         ],
         kinds={"html", "duckdb"},
+        freshness_policy=DAILY_READ_FRESHNESS,
     ),
 ]
 ROLLUP_CHECKS = [

@@ -1,7 +1,9 @@
-"""Blocking checks on `job_runs`, evaluated together on one DuckDB connection.
+"""Checks on `job_runs`: four blocking ones, evaluated together on one DuckDB connection, and the
+freshness check (yesterday loaded by the deadline; see `usage_assets.defs.freshness`).
 
 One op rather than four: separate check ops run in separate processes, and DuckDB lets only one
-process open the file at a time.
+process open the file at a time. The freshness check reads only Dagster's event log, never the
+warehouse, so it is an op of its own without the pool.
 """
 
 from collections.abc import Iterator, Mapping
@@ -11,6 +13,7 @@ from dagster_duckdb import DuckDBResource
 
 from usage_assets.defs.check_results import check_result
 from usage_assets.defs.constants import RANGE_END_TAG, RANGE_START_TAG, WAREHOUSE_POOL
+from usage_assets.defs.freshness import build_partition_freshness_checks
 from usage_assets.defs.partitions import partition_day
 from usage_assets.defs.resources import warehouse_connection
 from usage_assets.defs.usage.job_runs import job_runs
@@ -32,6 +35,8 @@ CREDITS_CHECK = CREDITS_RULE
 WINDOW_CHECK = WINDOW_RULE
 
 _PARTITION = "dagster/partition"
+
+job_runs_freshness_checks = build_partition_freshness_checks([job_runs])
 
 
 @dg.multi_asset_check(
