@@ -6,6 +6,7 @@ exist so that assets, the sensor and tests get them by name, configured from the
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -24,6 +25,17 @@ from usage_assets.insights.reference_data import (
     ReferenceDataError,
     load_reference_data,
 )
+
+# "No space left on device" and "disk quota exceeded": what a full disk looks like to a write.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a failed write (ours, polars' or DuckDB's) ran out of disk space."""
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+        return True
+    # DuckDB and polars report it in the message only.
+    return "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc)
 
 
 class CircleCIUsageResource(dg.ConfigurableResource):

@@ -78,7 +78,7 @@ class LoadReport:
     days_kept_from_newer_exports: list[date] = field(default_factory=list)
     rows_superseded: int = 0
     # Rows sharing a job_id found in the window before the load (left by a load killed in
-    # DuckDB's checkpoint, see bench/DUCKDB_KILL_REPRO.md) and removed by this load.
+    # DuckDB's COMMIT, see bench/DUCKDB_KILL_REPRO.md) and removed by this load.
     duplicate_rows_repaired: int = 0
     unknown_columns: list[str] = field(default_factory=list)
     missing_optional_columns: list[str] = field(default_factory=list)
@@ -328,8 +328,8 @@ def _replace_window(
 def _repair_duplicates(conn: duckdb.DuckDBPyConnection, first: date, last: date) -> int:
     """Remove all but the last-inserted copy of each job_id in the window; the rows removed.
 
-    A load committed twice over itself should be impossible, but a SIGKILL during DuckDB's
-    checkpoint has left both copies of a window (bench/DUCKDB_KILL_REPRO.md). The window's delete
+    A load committed twice over itself should be impossible, but a SIGKILL inside DuckDB's
+    COMMIT has left both copies of a window (bench/DUCKDB_KILL_REPRO.md). The window's delete
     would remove them anyway for the days this load writes; this also covers the days it keeps."""
     (surplus,) = fetch_one(
         conn,

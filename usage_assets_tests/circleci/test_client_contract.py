@@ -146,9 +146,16 @@ def test_post_quota_exhausted_is_429_with_retry_after(sim_settings, clock: FakeC
 
 def test_get_rate_limit_is_429(sim_settings, clock: FakeClock) -> None:
     sim_settings.get_limit = 3
+    # One attempt, as the sensor polls: waiting out Retry-After is test_client_retries.py's.
     with (
         SimulatorServer(sim_settings) as server,
-        UsageApiClient(DEFAULT_TOKEN, DEFAULT_ORG_ID, base_url=server.base_url, clock=clock) as api,
+        UsageApiClient(
+            DEFAULT_TOKEN,
+            DEFAULT_ORG_ID,
+            base_url=server.base_url,
+            clock=clock,
+            retry=RetryPolicy(max_attempts=1),
+        ) as api,
     ):
         job_id = api.create_export(DAY, DAY_END).id
         for _ in range(3):

@@ -8,6 +8,7 @@ from usage_assets.defs.partitions import daily_partitions, partition_day
 from usage_assets.defs.resources import (
     CircleCIUsageResource,
     RawStoreResource,
+    is_disk_full,
     warehouse_connection,
 )
 from usage_assets.defs.usage.export_lookup import assign_exports
@@ -133,12 +134,23 @@ def job_runs(
             raise dg.Failure(
                 description=f"Export {assignment.job_id}: {exc}", allow_retries=False
             ) from None
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            raise dg.Failure(
+                description=f"Export {assignment.job_id}: the disk filled up during the load "
+                f"({type(exc).__name__}: {exc}). The load was rolled back and the earlier rows "
+                f"are intact. Free space under {raw_store.staging_root.parent} (staging and the "
+                "warehouse) and re-materialize job_runs for these days.",
+                allow_retries=False,
+            ) from None
         reports.append(report)
         if report.duplicate_rows_repaired:
             context.log.warning(
                 f"{report.duplicate_rows_repaired} duplicate job run row(s) were found in "
                 f"{report.window_start} .. {report.window_end} and removed (one row per job_id "
-                "kept). An earlier load was probably killed while DuckDB checkpointed."
+                "kept). An earlier load was probably killed inside DuckDB's COMMIT (see "
+                "bench/DUCKDB_KILL_REPRO.md)."
             )
         if report.days_kept_from_newer_exports:
             days = report.days_kept_from_newer_exports

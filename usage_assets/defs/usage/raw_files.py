@@ -19,7 +19,7 @@ from usage_assets.circleci import (
 )
 from usage_assets.defs.constants import EXPORT_ID_TAG, OWNERS, USAGE_GROUP
 from usage_assets.defs.partitions import daily_partitions
-from usage_assets.defs.resources import CircleCIUsageResource, RawStoreResource
+from usage_assets.defs.resources import DISK_FULL_ERRNOS, CircleCIUsageResource, RawStoreResource
 from usage_assets.defs.usage.export_jobs import usage_export_job
 from usage_assets.defs.usage.export_lookup import assign_exports
 from usage_assets.ingest.raw_store import (
@@ -66,7 +66,21 @@ def raw_usage_files(
                     f"Another run is downloading export {assignment.job_id}; waiting for it",
                 ),
             ):
-                exports.append(_downloaded(context, client, circleci, assignment.job_id, folder))
+                try:
+                    exports.append(
+                        _downloaded(context, client, circleci, assignment.job_id, folder)
+                    )
+                except OSError as exc:
+                    if exc.errno not in DISK_FULL_ERRNOS:
+                        raise
+                    shutil.rmtree(folder, ignore_errors=True)  # a part-written download
+                    raise dg.Failure(
+                        description=f"Export {assignment.job_id} could not be written under "
+                        f"{folder.parent}: {exc.strerror}. Free space there and re-materialize "
+                        "raw_usage_files for these days; nothing was loaded and nothing loaded "
+                        "before changed.",
+                        allow_retries=False,
+                    ) from None
 
     return dg.MaterializeResult(
         metadata={

@@ -339,3 +339,74 @@ def test_two_runs_downloading_the_same_export_do_not_break_each_other(
     expected_rows = len(expected_job_ids(live_sim, FIRST, LAST, datetime.now(UTC)))
     assert outcomes == [(True, "", expected_rows)] * 2
     assert load_export(live_sim, tmp_path, instance, export_id).success
+
+
+# Disk full, DuckDB locked ----------------------------------------------------------------------
+
+
+def test_a_full_disk_during_download_and_during_load_fails_clearly_and_loses_nothing(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    # Raw files, staging and the warehouse all live on one small file system.
+    with small_disk(tmp_path / "data", size="24m") as data:
+        assert export(live_sim, data, instance).success
+        assert download_and_load(live_sim, data, instance).success
+        loaded = warehouse_job_ids(data)
+
+        newer = job_id_of(export(live_sim, data, instance))
+        filler = fill_disk(data)
+        no_room = download_and_load(live_sim, data, instance)
+        assert not no_room.success
+        message = failure_message(no_room)
+        assert f"Export {newer} could not be written" in message and "Free space" in message
+        assert not (data / "raw" / DEFAULT_ORG_ID / newer).exists()  # no half download kept
+        filler.unlink()
+
+        downloaded = dg.materialize(
+            [usage_export_job, raw_usage_files],
+            selection=[raw_usage_files],
+            resources=pipeline_resources(live_sim, data),
+            instance=instance,
+            tags=range_tags(FIRST, LAST),
+            raise_on_error=False,
+        )
+        assert downloaded.success
+        filler = fill_disk(data)
+        load = download_and_load(live_sim, data, instance)
+        filler.unlink()
+        assert not load.success
+        assert "the disk filled up during the load" in failure_message(load)
+        assert warehouse_job_ids(data) == loaded
+        assert export_ids_in_warehouse(data) != {newer}
+        # With room again, the same export loads.
+        assert download_and_load(live_sim, data, instance).success
+        assert export_ids_in_warehouse(data) == {newer}
+        assert warehouse_job_ids(data) == loaded
+
+
+def hold_warehouse(database: str, seconds: float) -> None:
+    """Another process (a notebook, say) holding the DuckDB file open for a while."""
+    with duckdb.connect(database) as conn:
+        conn.execute("SELECT 1")
+        time.sleep(seconds)
+
+
+def test_a_load_waits_for_a_warehouse_another_process_holds_for_a_while(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    assert export(live_sim, tmp_path, instance).success
+    assert download_and_load(live_sim, tmp_path, instance).success
+    loaded = warehouse_job_ids(tmp_path)
+    again = job_id_of(export(live_sim, tmp_path, instance))
+    holder = multiprocessing.get_context("spawn").Process(
+        target=hold_warehouse, args=(str(tmp_path / "usage.duckdb"), 4.0)
+    )
+    holder.start()
+    try:
+        time.sleep(1.5)  # the holder has the file
+        result = download_and_load(live_sim, tmp_path, instance)
+    finally:
+        holder.join(timeout=30)
+    assert result.success, failure_message(result)
+    assert warehouse_job_ids(tmp_path) == loaded
+    assert export_ids_in_warehouse(tmp_path) == {again}
