@@ -7,7 +7,7 @@ by the `circleci_export_post` pool, so the check-then-POST cannot race.
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -23,7 +23,7 @@ from usage_assets.circleci import (
     UsageApiClient,
     UsageApiError,
 )
-from usage_assets.circleci.timestamps import format_rfc3339, utc_now
+from usage_assets.circleci.timestamps import utc_now
 from usage_assets.defs.constants import (
     ATTEMPT_METADATA,
     ATTEMPT_TAG,
@@ -228,7 +228,8 @@ def _materialize(
         "window_end": body["end"],
         PARTITION_RANGE_METADATA: format_partition_range(key_range.start, key_range.end),
         STATE_METADATA: state.value,
-        EXPORT_CREATED_AT_METADATA: format_rfc3339(created_at),
+        # To the microsecond: two exports made within a second must still be told apart.
+        EXPORT_CREATED_AT_METADATA: created_at.astimezone(UTC).isoformat(),
         "shared_org_ids": ", ".join(circleci.shared_org_ids) or "none",
         ATTEMPT_METADATA: int(tags.get(ATTEMPT_TAG, "1")),
         **extra,

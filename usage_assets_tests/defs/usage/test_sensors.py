@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -240,3 +241,41 @@ def test_a_retried_download_that_succeeds_is_forgotten(
     done = tick(slow_sim, tmp_path, instance, retried.cursor)
     assert not done.run_requests
     assert SensorCursor.parse(done.cursor).launched == []
+
+
+def test_an_hour_of_get_500s_loses_nothing_and_spends_no_post(
+    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    slow_sim.settings.processing_time = timedelta(0)
+    job_id = create_export(slow_sim, tmp_path, instance)
+    first = SensorCursor.parse(tick(slow_sim, tmp_path, instance, None).cursor)
+    # The poll failed for an hour: the export was created an hour ago and every GET is a 500.
+    slow_sim.settings.faults.api_error_rate = 1.0
+    cursor = SensorCursor(after_storage_id=first.after_storage_id)
+    (launched,) = first.launched
+    cursor.track(
+        dataclasses.replace(
+            launched.export, seen_at=(datetime.now(UTC) - timedelta(hours=1)).isoformat()
+        )
+    )
+    text = cursor.serialize()
+    posts = slow_sim.simulator.store.post_limiter.used(
+        pipeline_resources(slow_sim, tmp_path)["circleci"].org_id, datetime.now(UTC)
+    )
+    for _ in range(3):
+        result = tick(slow_sim, tmp_path, instance, text)
+        assert not result.run_requests  # no download, no re-create while the API errs
+        assert result.cursor is not None
+        text = result.cursor
+        assert job_id in SensorCursor.parse(text).pending
+    assert (
+        slow_sim.simulator.store.post_limiter.used(
+            pipeline_resources(slow_sim, tmp_path)["circleci"].org_id, datetime.now(UTC)
+        )
+        == posts
+    )
+    slow_sim.settings.faults.api_error_rate = 0.0
+    recovered = tick(slow_sim, tmp_path, instance, text)
+    assert recovered.run_requests is not None
+    (request,) = recovered.run_requests
+    assert request.run_key == f"download:{job_id}"
