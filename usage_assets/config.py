@@ -93,6 +93,14 @@ def load_config(
             f"USAGE_DATA_DIR={data_dir} is a file; point it at a directory (it holds the raw "
             "files, the quota ledger and the warehouse)"
         )
+    # The folder, or the nearest parent that exists (the folder is created on first use).
+    existing = next(path for path in (data_dir, *data_dir.parents) if path.exists())
+    if not os.access(existing, os.W_OK):
+        raise ConfigError(
+            f"USAGE_DATA_DIR={data_dir} cannot be written ({existing} is read-only or not "
+            "yours): point it at a writable directory (it holds the raw files, the quota ledger "
+            "and the warehouse)"
+        )
     duckdb_text = _get(env, "USAGE_DUCKDB_PATH")
     if duckdb_text and duckdb_text.startswith("md:"):
         duckdb_path = duckdb_text

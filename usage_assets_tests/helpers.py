@@ -42,14 +42,22 @@ def wait_for_terminal(client: UsageApiClient, job_id: str, timeout: float = 30.0
 
 
 @contextmanager
-def small_disk(path: Path, size: str = "4m") -> Iterator[Path]:
+def small_disk(path: Path, size: str = "4m", *, read_only: bool = False) -> Iterator[Path]:
     """A real, small file system (tmpfs) mounted at `path`, for "disk full" faults.
 
     Mounting needs root, which CI has; elsewhere the test is skipped, never faked. Under CI a
     failed mount fails the test, so a fault test cannot pass by not running."""
     path.mkdir(parents=True, exist_ok=True)
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        [
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            f"size={size}" + (",ro" if read_only else ""),
+            "tmpfs",
+            str(path),
+        ],
         capture_output=True,
         text=True,
         check=False,

@@ -13,6 +13,7 @@ from usage_assets.config import (
     default_start_date,
     load_config,
 )
+from usage_assets_tests.helpers import small_disk
 
 TODAY = date(2026, 11, 24)
 
@@ -166,6 +167,18 @@ def test_a_data_dir_that_is_a_file_fails_at_load_naming_the_path(tmp_path: Path)
     not_a_dir.write_text("")
     with pytest.raises(ConfigError, match=f"USAGE_DATA_DIR={not_a_dir} is a file"):
         load_config({"USAGE_DATA_DIR": str(not_a_dir)}, today=TODAY)
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["the-folder", "a-folder-to-create-in-it"])
+def test_a_data_dir_on_a_read_only_file_system_stops_the_code_location_loading(
+    tmp_path: Path, inside: bool
+) -> None:
+    # A read-only mount, not permission bits: the runs here are root, whom those do not stop.
+    with small_disk(tmp_path / "ro", size="1m", read_only=True) as read_only:
+        data_dir = read_only / "data" if inside else read_only
+        with pytest.raises(ConfigError, match=f"USAGE_DATA_DIR={data_dir} cannot be written"):
+            load_config({"USAGE_DATA_DIR": str(data_dir)}, today=TODAY)
+    assert load_config({"USAGE_DATA_DIR": str(tmp_path / "rw")}, today=TODAY).data_dir
 
 
 @pytest.mark.parametrize(
