@@ -82,7 +82,10 @@ def _run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int:
 @pytest.mark.timeout(300)
 def test_a_killed_load_gives_its_warehouse_slot_back(tmp_path: Path) -> None:
     today = datetime.now(UTC).date()
-    days = [(today - timedelta(days=n)).isoformat() for n in (5, 3)]
+    # Weekdays: the simulator's weekends can be empty, and each load must bring rows. The first and
+    # third weekday back are never adjacent: two runs, two exports.
+    weekdays = [d for d in (today - timedelta(days=n) for n in range(3, 14)) if d.weekday() < 5]
+    days = [weekdays[2].isoformat(), weekdays[0].isoformat()]
     settings = SimulatorSettings(
         processing_time=timedelta(seconds=1), rows_per_day=15, rows_per_part=150
     )

@@ -7,8 +7,9 @@ exist so that assets, the sensor and tests get them by name, configured from the
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterator
-from contextlib import contextmanager
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,12 +31,25 @@ from usage_assets.insights.reference_data import (
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether a failed write (ours, polars' or DuckDB's) ran out of disk space."""
+# Less free space than this where a load writes, and its failure is taken as the disk being full.
+_NEARLY_FULL_BYTES = 1 << 20
+
+
+def is_disk_full(exc: BaseException, written: Sequence[Path] = ()) -> bool:
+    """Whether a failed write (ours, polars' or DuckDB's) ran out of disk space.
+
+    DuckDB says so in its message only, and polars not even there (a Parquet write on a full disk
+    fails as "Invalid thrift: transport error"), so a failure while a folder in `written` has
+    almost no space left counts too."""
     if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
         return True
-    # DuckDB and polars report it in the message only.
-    return "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc)
+    if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
+        return True
+    for folder in written:
+        with suppress(OSError):
+            if shutil.disk_usage(folder).free < _NEARLY_FULL_BYTES:
+                return True
+    return False
 
 
 class CircleCIUsageResource(dg.ConfigurableResource):

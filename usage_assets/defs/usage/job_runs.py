@@ -1,5 +1,7 @@
 """`job_runs`: the cleaned `circleci.job_runs` table in DuckDB, one row per job run."""
 
+from pathlib import Path
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -135,7 +137,8 @@ def job_runs(
                 description=f"Export {assignment.job_id}: {exc}", allow_retries=False
             ) from None
         except Exception as exc:
-            if not is_disk_full(exc):
+            written = [raw_store.staging_root, Path(warehouse.database).parent]
+            if not is_disk_full(exc, written):
                 raise
             raise dg.Failure(
                 description=f"Export {assignment.job_id}: the disk filled up during the load "
