@@ -2,8 +2,8 @@
 
 They are small CSV files in one folder (`usage_assets/reference/`, or `$USAGE_REFERENCE_DIR`):
 
-* `resource_classes.csv` (required): each class's vCPUs, RAM, credits per minute and the next
-  smaller class, for right-sizing.
+* `resource_classes.csv` (required): each class's vCPUs, RAM, credits per minute (empty where no
+  rate is known), the next smaller class, for right-sizing, and its end of life (optional column).
 * `price_per_credit.csv` (optional): what a credit costs, by date range, because contracts change.
 * `team_mapping.csv` (optional): project -> team, for chargeback.
 * `budgets.csv` (optional): monthly credit budgets per organization or project, for the forecast.
@@ -57,8 +57,13 @@ class ResourceClass:
     resource_class: str  # ANY_CLASS matches every class of the executor
     vcpus: float | None  # None: no size known (self-hosted runners)
     ram_gib: float | None
-    credits_per_minute: float
+    credits_per_minute: float | None  # None: no rate known; the insights fit one from the rows
     next_smaller_class: str | None
+    end_of_life: date | None = None  # retired by CircleCI: history only, never a suggested target
+
+    @property
+    def retired(self) -> bool:
+        return self.end_of_life is not None
 
 
 @dataclass(frozen=True)
@@ -173,8 +178,14 @@ class _Row:
     values: dict[str, Any]
 
 
-def _read(path: Path, columns: Mapping[str, Parser]) -> list[_Row]:
-    """Parse a CSV with exactly `columns` (any order), skipping blank and `#` lines."""
+def _read(
+    path: Path, columns: Mapping[str, Parser], optional: Mapping[str, Parser] | None = None
+) -> list[_Row]:
+    """Parse a CSV with exactly `columns` (any order) and any of `optional` (None where the file
+    has no such column, so files written before a column was added still read), skipping blank
+    and `#` lines."""
+    optional = optional or {}
+    known = {**columns, **optional}
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
@@ -189,10 +200,10 @@ def _read(path: Path, columns: Mapping[str, Parser]) -> list[_Row]:
             ) from None
         names = [name.strip().lower() for name in header]
         for name in names:
-            if name not in columns:
+            if name not in known:
                 raise ReferenceDataError(
                     path,
-                    f"unknown column; expected {', '.join(columns)}",
+                    f"unknown column; expected {', '.join(known)}",
                     line=header_line,
                     column=name,
                 )
@@ -209,10 +220,10 @@ def _read(path: Path, columns: Mapping[str, Parser]) -> list[_Row]:
                 raise ReferenceDataError(
                     path, f"has {len(cells)} field(s), the header has {len(names)}", line=line
                 )
-            values = {}
+            values: dict[str, Any] = dict.fromkeys(optional)
             for name, cell in zip(names, cells, strict=True):
                 try:
-                    values[name] = columns[name](cell.strip())
+                    values[name] = known[name](cell.strip())
                 except ValueError as exc:
                     raise ReferenceDataError(path, str(exc), line=line, column=name) from None
             rows.append(_Row(line, values))
@@ -240,9 +251,10 @@ def read_resource_classes(path: Path) -> tuple[ResourceClass, ...]:
             "resource_class": _text,
             "vcpus": _optional(_number(positive=True)),
             "ram_gib": _optional(_number(positive=True)),
-            "credits_per_minute": _number(positive=False),
+            "credits_per_minute": _optional(_number(positive=False)),
             "next_smaller_class": _optional(_text),
         },
+        optional={"end_of_life": _optional(_date)},
     )
     classes: dict[tuple[str, str], tuple[int, ResourceClass]] = {}
     for row in rows:
@@ -271,7 +283,8 @@ def read_resource_classes(path: Path) -> tuple[ResourceClass, ...]:
                 line=line,
                 column="next_smaller_class",
             )
-        if smaller[1].credits_per_minute >= rc.credits_per_minute:
+        rates = (smaller[1].credits_per_minute, rc.credits_per_minute)
+        if rates[0] is not None and rates[1] is not None and rates[0] >= rates[1]:
             raise ReferenceDataError(
                 path,
                 f"{rc.next_smaller_class} does not cost fewer credits per minute than {rc.resource_class}",

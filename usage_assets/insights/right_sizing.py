@@ -131,7 +131,7 @@ class ResourceClassCatalog:
             for c in self._exact.values()
             if c.executor == current.executor and c.next_smaller_class == current.resource_class
         ]
-        return min(candidates, key=lambda c: c.credits_per_minute, default=None)
+        return min(candidates, key=lambda c: c.credits_per_minute or 0.0, default=None)
 
 
 def recommend(
@@ -163,8 +163,10 @@ def recommend(
         projected_cpu = cpu * current.vcpus / smaller.vcpus
         projected_ram = ram * current.ram_gib / smaller.ram_gib
         if projected_cpu <= HEADROOM_PCT and projected_ram <= HEADROOM_PCT:
-            saving_share = 1 - smaller.credits_per_minute / current.credits_per_minute
-            saved = usage.compute_credits * saving_share * DAYS_PER_MONTH / window_days
+            saved = 0.0
+            if smaller.credits_per_minute is not None and current.credits_per_minute:
+                saving_share = 1 - smaller.credits_per_minute / current.credits_per_minute
+                saved = usage.compute_credits * saving_share * DAYS_PER_MONTH / window_days
             return Recommendation(
                 DOWNSIZE,
                 suggested_class=smaller.resource_class,

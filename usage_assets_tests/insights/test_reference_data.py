@@ -47,6 +47,63 @@ def test_the_shipped_classes_cover_what_the_simulator_generates_at_its_rates() -
         assert found.credits_per_minute == rate, f"{executor} {text}"
 
 
+@pytest.mark.parametrize(
+    ("executor", "name", "vcpus", "ram_gib", "rate", "smaller"),
+    [
+        # Rates a real export bills (circleci-data-facts.md §1.2), not Docker's.
+        ("machine", "xlarge", 8, 32, 100, "large"),
+        ("machine", "2xlarge", 16, 64, 200, "xlarge"),
+        ("machine", "arm.xlarge", 8, 32, 100, "arm.large"),
+        ("remote-docker", "xlarge", 8, 32, 100, "large"),
+        ("machine", "gpu.nvidia.small.multi", 4, 15, 160, None),
+        ("machine", "gpu.nvidia.medium.multi", 8, 30, 240, None),
+        # 64 GB, as CircleCI's machine table says (the file had 128).
+        ("machine", "2xlarge+", 32, 64, 300, "2xlarge"),
+        # Classes of 2026 exports; rates unknown where no source gives one.
+        ("machine", "xlarge.gen3", 8, 32, None, "large.gen3"),
+        ("macos", "m4pro.large", 12, 56, None, "m4pro.medium"),
+        ("docker", "medium.gen2", 2, 4, 12, "small.gen2"),
+        ("machine", "windows.gpu.nvidia.medium", 16, 60, None, None),
+    ],
+)
+def test_the_shipped_classes_follow_circleci(
+    executor: str, name: str, vcpus: float, ram_gib: float, rate: float | None, smaller: str | None
+) -> None:
+    catalog = ResourceClassCatalog(load_reference_data(DEFAULT_REFERENCE_DIR).resource_classes)
+    found = catalog.find(executor, name)
+    assert found is not None
+    assert (found.vcpus, found.ram_gib, found.credits_per_minute, found.next_smaller_class) == (
+        vcpus,
+        ram_gib,
+        rate,
+        smaller,
+    )
+    assert found.end_of_life is None
+
+
+def test_the_m1_and_m2_macos_classes_are_kept_as_retired() -> None:
+    classes = load_reference_data(DEFAULT_REFERENCE_DIR).resource_classes
+    retired = {c.resource_class for c in classes if c.retired}
+    assert retired == {
+        "macos.m1.medium.gen1",
+        "macos.m1.large.gen1",
+        "m2pro.medium",
+        "m2pro.large",
+    }
+    assert {c.end_of_life for c in classes if c.retired} == {date(2026, 2, 16)}
+
+
+def test_a_file_without_the_end_of_life_column_still_reads(tmp_path: Path) -> None:
+    (tmp_path / "resource_classes.csv").write_text(
+        CLASSES_HEADER + "docker,small,1,2,5,\ndocker,medium,2,4,,small\n"
+    )
+    classes = load_reference_data(tmp_path).resource_classes
+    assert [(c.resource_class, c.credits_per_minute, c.end_of_life) for c in classes] == [
+        ("small", 5.0, None),
+        ("medium", None, None),
+    ]
+
+
 def test_the_example_files_are_valid(folder: Path) -> None:
     for name in ("team_mapping", "budgets", "default_branches"):
         shutil.copy(DEFAULT_REFERENCE_DIR / f"{name}.example.csv", folder / f"{name}.csv")
@@ -127,6 +184,11 @@ def test_the_required_file_missing_is_an_error(tmp_path: Path) -> None:
             "resource_classes.csv",
             CLASSES_HEADER + "docker,small,0,2,5,\n",
             "line 2, column 'vcpus': 0 must be greater than 0",
+        ),
+        (
+            "resource_classes.csv",
+            CLASSES_HEADER.replace("\n", ",end_of_life\n") + "macos,m1,4,6,150,,Feb 2026\n",
+            "line 2, column 'end_of_life': 'Feb 2026' is not a date like 2026-01-31",
         ),
         (
             "price_per_credit.csv",
