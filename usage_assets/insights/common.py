@@ -27,12 +27,40 @@ def sql_strings(values: Sequence[str]) -> str:
 FAILURE_SQL = sql_strings(FAILURE_STATUSES)
 
 
-def create_table(conn: duckdb.DuckDBPyConnection, name: str, columns: Mapping[str, str]) -> None:
-    """Create `circleci_insights.<name>` (and `circleci.job_runs`, which every query reads)."""
+def create_table(
+    conn: duckdb.DuckDBPyConnection,
+    name: str,
+    columns: Mapping[str, str],
+    *,
+    recreate_if_changed: bool = False,
+) -> list[str]:
+    """Create `circleci_insights.<name>` (and `circleci.job_runs`, which every query reads), or
+    bring a table made by an older version to `columns`; returns the columns it had to add.
+
+    `recreate_if_changed` is for tables rebuilt whole on every refresh: one whose columns differ
+    is dropped and created anew. Otherwise missing columns are added (NULL in existing rows; the
+    caller backfills what it can) and columns no longer listed are left alone."""
     ensure_job_runs_table(conn)
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    existing = [
+        str(column)
+        for (column,) in conn.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [SCHEMA, name],
+        ).fetchall()
+    ]
+    if existing and recreate_if_changed and existing != list(columns):
+        conn.execute(f"DROP TABLE {table(name)}")
+        existing = []
     ddl = ", ".join(f"{column} {sql_type}" for column, sql_type in columns.items())
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {table(name)} ({ddl})")
+    if not existing:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table(name)} ({ddl})")
+        return []
+    added = [column for column in columns if column not in existing]
+    for column in added:
+        conn.execute(f"ALTER TABLE {table(name)} ADD COLUMN {column} {columns[column]}")
+    return added
 
 
 def count_rows(conn: duckdb.DuckDBPyConnection, name: str) -> int:

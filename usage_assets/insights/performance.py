@@ -1,29 +1,11 @@
 """Workflow and job performance in CircleCI Insights' terms, for every month and the last 30 days.
 
-Definitions (CircleCI's Insights metrics glossary and Insights API, made exact here):
-
-* **runs**: every run that started in the period, whatever its outcome (Insights counts running and
-  on-hold runs too). Workflow runs come from `workflow_runs`; job runs are the rows of
-  `circleci.job_runs` with a job name (rows of jobs that never ran have none and are left out).
-* **success rate**: successful / (successful + failed). Canceled runs are excluded, as Insights
-  excludes them; so are runs with no outcome yet (running, queued, blocked). "Failed" includes
-  infrastructure failures and timeouts.
-* **p50 / p95 duration**: the 50th and 95th percentile of the durations of the period's
-  *successful* runs, with linear interpolation between the two nearest runs (DuckDB's
-  `quantile_cont`; NumPy's default). Successful runs only, so that a job failing in its first
-  seconds does not make a workflow look fast. A workflow's duration is first job started ->
-  workflow stopped; a job's is JOB_RUN_SECONDS.
-* **throughput**: the average number of runs per day: runs / days in the period.
-* **credits**: total credits of the period's runs; **failed_run_credits** those of failed runs.
-* **trend**: the relative change against the previous period of the same kind (the month before;
-  the 30 days before): `current / previous - 1`, e.g. 0.25 = 25 % more. Totals are compared per
-  day (throughput_trend for runs, credits_trend for credits per day), so a month still under way,
-  or a previous period only partly loaded, compares like with like. Empty when the previous
-  period has fewer than 7 loaded days (a trend resting on a day or two is noise) or had nothing
-  to compare with.
-* **branch_scope**: `all` branches, or only the project's `default` branch. The export has no
-  default-branch column, so a project's default branch is the branch most of its workflow runs ran
-  on, unless `default_branches.csv` names it.
+What each column means, and which Insights glossary line it follows, is defined once in
+`usage_assets.insights.definitions` (rendered into the README and the Dagster column schema); the
+SQL here computes exactly that. In short: success rate = successful / (runs - canceled); p50/p95
+over completed runs of any outcome; Insights credits = compute + DLC beside the total of all eight
+components; duration trends against Insights' benchmarks (the previous period's worst daily p95,
+the median of its daily p50s).
 
 Periods are clipped to the loaded days: a month whose first days were never loaded counts only
 its loaded days, so throughput stays a per-day rate.
@@ -131,26 +113,46 @@ _METRIC_COLUMNS: dict[str, str] = {
     "successful_runs": "BIGINT",
     "failed_runs": "BIGINT",
     "canceled_runs": "BIGINT",
+    "completed_runs": "BIGINT",
     "success_rate": "DOUBLE",
     "p50_duration_seconds": "DOUBLE",
     "p95_duration_seconds": "DOUBLE",
+    "p50_successful_duration_seconds": "DOUBLE",
+    "p95_successful_duration_seconds": "DOUBLE",
     "throughput": "DOUBLE",
+    "insights_credits": "DOUBLE",
     "total_credits": "DOUBLE",
     "failed_run_credits": "DOUBLE",
     "success_rate_trend": "DOUBLE",
     "p95_duration_trend": "DOUBLE",
+    "p50_duration_trend": "DOUBLE",
     "throughput_trend": "DOUBLE",
-    "credits_trend": "DOUBLE",
+    "insights_credits_trend": "DOUBLE",
+    "total_credits_trend": "DOUBLE",
     "insights_run_id": "VARCHAR",
     "refreshed_at": "TIMESTAMPTZ",
 }
 WORKFLOW_COLUMNS: dict[str, str] = {**_PERIOD_COLUMNS, **_METRIC_COLUMNS}
 JOB_COLUMNS: dict[str, str] = {**_PERIOD_COLUMNS, "job_name": "VARCHAR", **_METRIC_COLUMNS}
 
+# The rules of `definitions`, each written once and used by the tables and the weekly chart alike.
+# A run's `status` is success, failed, canceled or other; `completed` says it has stopped.
+SUCCESS_RATE_SQL = (
+    "count(*) FILTER (WHERE status = 'success')"
+    " / nullif(count(*) - count(*) FILTER (WHERE status = 'canceled'), 0)"
+)
+
+
+def completed_percentile_sql(fraction: float) -> str:
+    """A percentile of the durations of completed runs, of any outcome (Insights' p50/p95)."""
+    return f"quantile_cont(duration_seconds, {fraction}) FILTER (WHERE completed)"
+
+
 # Each source yields the same columns: one row per run.
 _WORKFLOW_SOURCE = f"""
     SELECT run_date, organization_id, organization_name, project_id, project_name, workflow_name,
-        branch, status, duration_seconds, total_credits
+        branch, status, duration_seconds IS NOT NULL AS completed, duration_seconds,
+        insights_credits, total_credits
     FROM {WORKFLOW_RUNS}
 """
 _JOB_SOURCE = f"""
@@ -162,7 +164,13 @@ _JOB_SOURCE = f"""
             WHEN job_build_status = '{CANCELED_STATUS}' THEN 'canceled'
             ELSE 'other'
         END AS status,
-        job_run_seconds AS duration_seconds, total_credits
+        job_run_seconds IS NOT NULL AND (
+            job_build_status IN ('{SUCCESS_STATUS}', '{CANCELED_STATUS}')
+            OR job_build_status IN {FAILURE_SQL}
+        ) AS completed,
+        job_run_seconds AS duration_seconds,
+        coalesce(compute_credits, 0) + coalesce(dlc_credits, 0) AS insights_credits,
+        total_credits
     FROM {JOB_RUNS}
     WHERE job_name IS NOT NULL
 """
@@ -175,6 +183,7 @@ def _trend(current: str, previous: str) -> str:
 def _metrics_sql(source: str, keys: Sequence[str]) -> str:
     key_list = ", ".join(keys)
     join_keys = " AND ".join(f"prev.{key} = m.{key}" for key in ("branch_scope", *keys))
+    bench_keys = " AND ".join(f"b.{key} = m.{key}" for key in ("branch_scope", *keys))
     return f"""
         WITH runs AS (
             SELECT r.*, p.label, d.default_branch
@@ -196,32 +205,58 @@ def _metrics_sql(source: str, keys: Sequence[str]) -> str:
                 count(*) FILTER (WHERE status = 'success') AS successful_runs,
                 count(*) FILTER (WHERE status = 'failed') AS failed_runs,
                 count(*) FILTER (WHERE status = 'canceled') AS canceled_runs,
-                quantile_cont(duration_seconds, 0.5) FILTER (WHERE status = 'success') AS p50,
-                quantile_cont(duration_seconds, 0.95) FILTER (WHERE status = 'success') AS p95,
+                count(*) FILTER (WHERE completed) AS completed_runs,
+                {SUCCESS_RATE_SQL} AS success_rate,
+                {completed_percentile_sql(0.5)} AS p50,
+                {completed_percentile_sql(0.95)} AS p95,
+                quantile_cont(duration_seconds, 0.5) FILTER (WHERE status = 'success')
+                    AS p50_successful,
+                quantile_cont(duration_seconds, 0.95) FILTER (WHERE status = 'success')
+                    AS p95_successful,
+                coalesce(sum(insights_credits), 0) AS insights_credits,
                 coalesce(sum(total_credits), 0) AS credits,
                 coalesce(sum(total_credits) FILTER (WHERE status = 'failed'), 0) AS failed_credits
             FROM scoped
             GROUP BY label, branch_scope, {key_list}
         ),
+        -- Insights' duration benchmarks: per period, the worst daily p95 and the median of the
+        -- daily p50s (days with completed runs).
+        daily AS (
+            SELECT label, branch_scope, {key_list}, run_date,
+                {completed_percentile_sql(0.5)} AS p50,
+                {completed_percentile_sql(0.95)} AS p95
+            FROM scoped
+            GROUP BY label, branch_scope, {key_list}, run_date
+        ),
+        benchmarks AS (
+            SELECT label, branch_scope, {key_list},
+                max(p95) AS worst_daily_p95,
+                quantile_cont(p50, 0.5) AS median_daily_p50
+            FROM daily
+            GROUP BY label, branch_scope, {key_list}
+        ),
         rated AS (
             SELECT m.*, p.kind, p.period_start, p.period_end, p.days, p.previous_label,
-                m.successful_runs / nullif(m.successful_runs + m.failed_runs, 0) AS success_rate,
                 m.runs / p.days AS throughput
             FROM m JOIN _periods p ON p.label = m.label
         )
         SELECT m.label, m.kind, m.period_start, m.period_end, m.days, m.branch_scope,
             m.default_branch, m.organization_id, m.organization_name, m.project_id,
             m.project_name, {", ".join(f"m.{key}" for key in keys if key not in ("organization_id", "project_id"))},
-            m.runs, m.successful_runs, m.failed_runs, m.canceled_runs, m.success_rate,
-            m.p50, m.p95, m.throughput, m.credits, m.failed_credits,
+            m.runs, m.successful_runs, m.failed_runs, m.canceled_runs, m.completed_runs,
+            m.success_rate, m.p50, m.p95, m.p50_successful, m.p95_successful, m.throughput,
+            m.insights_credits, m.credits, m.failed_credits,
             {_trend("m.success_rate", "prev.success_rate")},
-            {_trend("m.p95", "prev.p95")},
+            {_trend("m.p95", "b.worst_daily_p95")},
+            {_trend("m.p50", "b.median_daily_p50")},
             {_trend("m.throughput", "prev.throughput")},
+            {_trend("m.insights_credits / m.days", "prev.insights_credits / prev.days")},
             {_trend("m.credits / m.days", "prev.credits / prev.days")},
             ?, now()
         FROM rated m
         LEFT JOIN rated prev
             ON prev.label = m.previous_label AND prev.days >= {MIN_PREVIOUS_DAYS} AND {join_keys}
+        LEFT JOIN benchmarks b ON b.label = prev.label AND {bench_keys}
         WHERE m.kind <> 'previous'
     """
 
@@ -271,8 +306,9 @@ def _prepare(
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    create_table(conn, WORKFLOW_NAME, WORKFLOW_COLUMNS)
-    create_table(conn, JOB_NAME, JOB_COLUMNS)
+    # Rebuilt whole on every refresh, so a table of an older shape is simply recreated.
+    create_table(conn, WORKFLOW_NAME, WORKFLOW_COLUMNS, recreate_if_changed=True)
+    create_table(conn, JOB_NAME, JOB_COLUMNS, recreate_if_changed=True)
 
 
 def refresh(
@@ -329,15 +365,18 @@ def full_weeks(first: date, last: date) -> tuple[date, date]:
 
 
 def weekly_workflow_trend(conn: duckdb.DuckDBPyConnection, top: int = 5) -> list[WeeklyPoint]:
-    """Per ISO week (whole weeks, see `full_weeks`), p95 duration and success rate (definitions
-    above) of the `top` workflows by credits: the report's trend charts."""
+    """Per ISO week (whole weeks, see `full_weeks`), p95 duration and success rate (as in the
+    tables: `definitions`) of the `top` workflows by credits: the report's trend charts."""
     first, last = fetch_one(conn, f"SELECT min(run_date), max(run_date) FROM {WORKFLOW_RUNS}")
     if first is None:
         return []
     start, end = full_weeks(first, last)
     rows = conn.execute(
         f"""
-        WITH runs AS (SELECT * FROM {WORKFLOW_RUNS} WHERE run_date BETWEEN ? AND ?),
+        WITH runs AS (
+            SELECT *, duration_seconds IS NOT NULL AS completed
+            FROM {WORKFLOW_RUNS} WHERE run_date BETWEEN ? AND ?
+        ),
         top AS (
             SELECT organization_id, project_id, workflow_name,
                 any_value(project_name) || ' / ' || workflow_name AS series,
@@ -347,9 +386,7 @@ def weekly_workflow_trend(conn: duckdb.DuckDBPyConnection, top: int = 5) -> list
             ORDER BY credits DESC, series LIMIT ?
         )
         SELECT date_trunc('week', run_date)::DATE AS week, t.series,
-            quantile_cont(duration_seconds, 0.95) FILTER (WHERE status = 'success'),
-            count(*) FILTER (WHERE status = 'success')
-                / nullif(count(*) FILTER (WHERE status IN ('success', 'failed')), 0)
+            {completed_percentile_sql(0.95)}, {SUCCESS_RATE_SQL}
         FROM runs w JOIN top t USING (organization_id, project_id, workflow_name)
         GROUP BY week, t.series, t.credits
         ORDER BY week, t.credits DESC

@@ -131,7 +131,7 @@ def collect(conn: duckdb.DuckDBPyConnection, now: datetime | None = None) -> Rep
         WorkflowRow(str(p), str(w), int(r), sr, p50, p95, float(t), float(c), float(fc), pt, st)
         for p, w, r, sr, p50, p95, t, c, fc, pt, st in conn.execute(
             f"""SELECT project_name, workflow_name, runs, success_rate, p50_duration_seconds,
-                p95_duration_seconds, throughput, total_credits, failed_run_credits,
+                p95_duration_seconds, throughput, insights_credits, failed_run_credits,
                 p95_duration_trend, success_rate_trend
             FROM {table(performance.WORKFLOW_NAME)}
             WHERE period = ? AND branch_scope = 'all'
@@ -380,8 +380,10 @@ def _workflow_performance(data: ReportData) -> list[str]:
         _p95_duration_trend(data.weekly),
         _success_rate_trend(data.weekly),
         _workflow_table(data.workflows),
-        '<p class="muted">Last 30 days, all branches; trends against the 30 days before. '
-        "p50/p95 over successful runs; throughput = runs per day.</p>",
+        '<p class="muted">Last 30 days, all branches, as in CircleCI Insights: success = '
+        "successful / (runs - canceled); p50/p95 over completed runs of any outcome; credits = "
+        "compute + DLC (Insights' Total Credits; all credit types in the cost tables); p95 trend "
+        "against the previous 30 days' worst daily p95; throughput = runs per day.</p>",
     ]
 
 
@@ -391,7 +393,7 @@ def _p95_duration_trend(points: Sequence[performance.WeeklyPoint]) -> str:
     return charts.line_chart(
         weeks,
         [(n, [_get(by_key, w, n, "p95") for w in weeks]) for n in names],
-        title="p95 duration of successful runs, per week (top workflows by credits)",
+        title="p95 duration of completed runs, per week (top workflows by credits)",
         y_label="p95 duration",
         fmt=charts.duration,
         top=charts.nice_duration_ceiling(
@@ -406,7 +408,7 @@ def _success_rate_trend(points: Sequence[performance.WeeklyPoint]) -> str:
     return charts.line_chart(
         weeks,
         [(n, [_get(by_key, w, n, "rate") for w in weeks]) for n in names],
-        title="Success rate, per week: successful / (successful + failed)",
+        title="Success rate, per week: successful / (runs - canceled)",
         y_label="success rate",
         fmt=charts.percent,
         top=1.0,
@@ -424,7 +426,7 @@ def _workflow_table(workflows: Sequence[WorkflowRow]) -> str:
             "p50",
             "p95",
             "runs/day",
-            "credits",
+            "compute + DLC credits",
             "failed credits",
             "p95 trend",
             "success trend",

@@ -188,6 +188,11 @@ def _performance_sane(
             ("more outcomes than runs", "successful_runs + failed_runs + canceled_runs > runs"),
             ("negative credits or throughput", "total_credits < 0 OR throughput < 0"),
             ("failed-run credits above the total", "failed_run_credits > total_credits + 1e-6"),
+            (
+                "Insights credits (compute + DLC) above the total",
+                "insights_credits < 0 OR insights_credits > total_credits + 1e-6",
+            ),
+            ("more completed runs than runs", "completed_runs > runs"),
         ],
     )
     return _result(conn, name, problems)

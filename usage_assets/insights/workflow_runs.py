@@ -10,7 +10,8 @@ workflow run is dated by its earliest job row's `usage_date` (`run_date`), and i
 * `other` for the rest (a job stuck queued or blocked in an otherwise finished workflow).
 
 Its duration is WORKFLOW_STOPPED_AT minus WORKFLOW_FIRST_JOB_STARTED_AT, as CircleCI Insights
-measures a workflow (queueing before the first job is not counted).
+measures a workflow (queueing before the first job is not counted). `insights_credits` is compute +
+DLC, the figure Insights calls Total Credits; `total_credits` all eight components.
 
 A refresh of days [first, last] recomputes every workflow with a job row in those days from all of
 its rows (a workflow crossing midnight has rows on two days) and replaces, in one transaction, the
@@ -53,9 +54,13 @@ COLUMNS: dict[str, str] = {
     "total_credits": "DOUBLE",
     "insights_run_id": "VARCHAR",
     "refreshed_at": "TIMESTAMPTZ",
+    # Added after the first release: last, so that older tables gain it in place.
+    "insights_credits": "DOUBLE",
 }
 
 WORKFLOW_STATUSES = ("success", "failed", "canceled", "running", "other")
+
+_INSIGHTS_CREDITS_SQL = "coalesce(sum(compute_credits), 0) + coalesce(sum(dlc_credits), 0)"
 
 _AGGREGATE = f"""
     SELECT
@@ -85,7 +90,8 @@ _AGGREGATE = f"""
         count(*) AS jobs,
         coalesce(sum(job_run_seconds), 0) AS job_seconds,
         coalesce(sum(compute_credits), 0) AS compute_credits,
-        coalesce(sum(total_credits), 0) AS total_credits
+        coalesce(sum(total_credits), 0) AS total_credits,
+        {_INSIGHTS_CREDITS_SQL} AS insights_credits
     FROM {JOB_RUNS}
     WHERE workflow_id IN (SELECT workflow_id FROM _touched)
     GROUP BY workflow_id
@@ -93,7 +99,17 @@ _AGGREGATE = f"""
 
 
 def ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
-    create_table(conn, NAME, COLUMNS)
+    added = create_table(conn, NAME, COLUMNS)
+    if "insights_credits" in added:
+        # A table from before the column: fill it for every workflow already there, once.
+        conn.execute(
+            f"""UPDATE {WORKFLOW_RUNS} w SET insights_credits = j.credits
+            FROM (
+                SELECT workflow_id, {_INSIGHTS_CREDITS_SQL} AS credits
+                FROM {JOB_RUNS} GROUP BY workflow_id
+            ) j
+            WHERE j.workflow_id = w.workflow_id"""
+        )
 
 
 def refresh(conn: duckdb.DuckDBPyConnection, first: date, last: date, run_id: str) -> int:
@@ -113,7 +129,8 @@ def refresh(conn: duckdb.DuckDBPyConnection, first: date, last: date, run_id: st
             window,
         )
         conn.execute(
-            f"INSERT INTO {WORKFLOW_RUNS} ({columns}) SELECT *, ?, now() FROM ({_AGGREGATE})",
+            f"INSERT INTO {WORKFLOW_RUNS} ({columns})"
+            f" SELECT * EXCLUDE (insights_credits), ?, now(), insights_credits FROM ({_AGGREGATE})",
             [run_id],
         )
         (written,) = fetch_one(conn, "SELECT count(*) FROM _touched")

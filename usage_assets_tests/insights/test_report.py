@@ -129,7 +129,7 @@ def test_the_report_file_is_self_contained_with_four_charts(
     assert text.count("<svg") == 4
     for title in (
         "Credits per day",
-        "p95 duration of successful runs",
+        "p95 duration of completed runs",
         "Success rate, per week",
         "projected month-end credits",
     ):

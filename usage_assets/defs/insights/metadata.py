@@ -11,14 +11,23 @@ import dagster as dg
 import duckdb
 
 from usage_assets.ingest.job_runs_rules import RuleResult
-from usage_assets.insights import anomalies, cost, forecast, performance, right_sizing
+from usage_assets.insights import anomalies, cost, definitions, forecast, performance, right_sizing
 from usage_assets.insights.common import table
 
 TOP_ROWS = 10
 
 
-def table_schema(columns: Mapping[str, str]) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, sql) for name, sql in columns.items()])
+def table_schema(
+    columns: Mapping[str, str], descriptions: Mapping[str, str] | None = None
+) -> dg.TableSchema:
+    """Dagster's column schema; `descriptions` (column -> text) show beside the columns in the UI."""
+    described = descriptions or {}
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name, sql, description=described.get(name))
+            for name, sql in columns.items()
+        ]
+    )
 
 
 def anomaly_result(found: Sequence[anomalies.Anomaly]) -> RuleResult:
@@ -63,13 +72,13 @@ def performance_metadata(
     label = "workflow_name" if per_workflow else "workflow_name || ' / ' || job_name"
     top = conn.execute(
         f"SELECT project_name, {label}, runs, success_rate, p95_duration_seconds, throughput,"
-        f" total_credits, failed_run_credits FROM {table(name)}"
+        f" insights_credits, total_credits FROM {table(name)}"
         " WHERE period = ? AND branch_scope = 'all' ORDER BY total_credits DESC LIMIT ?",
         [performance.ROLLING_LABEL, TOP_ROWS],
     ).fetchall()
     return {
         "dagster/row_count": rows,
-        "dagster/column_schema": table_schema(columns),
+        "dagster/column_schema": table_schema(columns, definitions.column_descriptions()),
         "loaded_days": f"{loaded[0]} .. {loaded[1]}" if loaded else "none",
         "top_by_credits_last_30_days": dg.MetadataValue.md(
             markdown_table(
@@ -80,8 +89,8 @@ def performance_metadata(
                     "success",
                     "p95 s",
                     "runs/day",
-                    "credits",
-                    "failed credits",
+                    "compute + DLC credits",
+                    "total credits",
                 ],
                 [
                     [

@@ -17,6 +17,7 @@ from usage_assets.defs.usage.job_runs import job_runs
 from usage_assets.insights import (
     cost,
     daily_usage,
+    definitions,
     forecast,
     performance,
     right_sizing,
@@ -54,11 +55,12 @@ def _spec(
     kinds: set[str] | None = None,
     partitioned: bool = False,
     freshness_policy: dg.FreshnessPolicy | None = None,
+    column_descriptions: Mapping[str, str] | None = None,
 ) -> dg.AssetSpec:
     metadata: dict[str, Any] = {}
     if columns is not None:
         metadata["dagster/table_name"] = table(key.path[-1])
-        metadata["dagster/column_schema"] = table_schema(columns)
+        metadata["dagster/column_schema"] = table_schema(columns, column_descriptions)
     if partitioned:
         metadata["partition_expr"] = "usage_date" if key == DAILY_USAGE else "run_date"
     return dg.AssetSpec(
@@ -119,16 +121,19 @@ DAILY_CHECKS = [
 ROLLUP_SPECS = [
     _spec(
         WORKFLOW_PERFORMANCE,
-        "Workflow runs, success rate, p50/p95 duration, throughput, credits and failed-run credits "
-        "per month and for the last 30 days, with trends; all branches and the default branch.",
+        "Workflow runs, success rate, p50/p95 duration, throughput, credits (compute + DLC as in "
+        "Insights, and all eight components) per month and for the last 30 days, with trends; all "
+        "branches and the default branch. Each column's definition is in its description.",
         performance.WORKFLOW_COLUMNS,
         [WORKFLOW_RUNS],
+        column_descriptions=definitions.column_descriptions(),
     ),
     _spec(
         JOB_PERFORMANCE,
         "The same metrics per job (JOB_RUN_SECONDS as duration).",
         performance.JOB_COLUMNS,
         [job_runs, WORKFLOW_RUNS],
+        column_descriptions=definitions.column_descriptions(),
     ),
     _spec(
         RIGHT_SIZING,
