@@ -33,9 +33,10 @@ from datetime import date, timedelta
 
 import duckdb
 
+from usage_assets.ingest.duckdb_sql import fetch_one
 from usage_assets.ingest.job_runs_rules import RuleResult
 from usage_assets.ingest.job_runs_table import JOB_RUNS
-from usage_assets.insights.common import create_table, replace_all_rows, table
+from usage_assets.insights.common import SCHEMA, create_table, replace_all_rows, table
 from usage_assets.insights.reference_data import ANY_CLASS, ResourceClass
 
 NAME = "resource_class_rates"
@@ -355,8 +356,15 @@ def refresh(
 
 
 def read(conn: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], ClassRate]:
-    """The table, by (executor, class); empty before its first refresh."""
-    ensure_table(conn)
+    """The table, by (executor, class); empty before its first refresh. Creates nothing, so a
+    read-only connection (the demo's summary) can call it."""
+    (exists,) = fetch_one(
+        conn,
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [SCHEMA, NAME],
+    )
+    if not exists:
+        return {}
     rows = conn.execute(
         f"SELECT executor, resource_class, runs, runs_used, fitted_rate, file_rate, rate_used,"
         f" rate_source, in_file, vcpus, ram_gib, end_of_life, compute_credits"
