@@ -14,7 +14,7 @@ MIN_FIT_SECONDS with compute credits (0 included: self-hosted runners):
 * `fitted_rate` is the whole number of credits per minute that the most runs admit (CircleCI's
   rates are whole numbers, and a whole-number grid turns the fit into a count of agreeing runs
   instead of a least-squares line an outlier can tilt); ties go to the one nearest the median
-  per-container rate of the runs. Runs that do not admit it are outliers and not used;
+  billed per-container rate (60 x c / (p x s)) of the runs. Runs that do not admit it are outliers and not used;
 * the fit is used when at least MIN_RUNS_TO_FIT runs, and at least MIN_AGREEING_SHARE of the
   eligible ones, agree on it; otherwise the file's rate is (`rate_source` `file`), and with
   neither, the class has no rate (`none`).
@@ -195,9 +195,10 @@ def fit(conn: duckdb.DuckDBPyConnection, first: date, last: date) -> list[Fit]:
                 AND job_run_seconds >= $min_seconds AND compute_credits >= 0
         ),
         centre AS (
-            -- Per run: half a credit of rounding off, half a second of truncation on.
+            -- The median billed per-container rate: rounding lifts it by at most 60 / s (2 at
+            -- the 30 s floor), and only ties between equally good rates are decided by it.
             SELECT executor, resource_class, count(*) AS eligible,
-                greatest(median(60 * (c - 0.5 * p) / (p * (s + 0.5))), 0) AS r0
+                median(60 * c / (p * s)) AS r0
             FROM eligible GROUP BY ALL
         ),
         span AS (
