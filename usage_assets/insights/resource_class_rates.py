@@ -14,7 +14,8 @@ MIN_FIT_SECONDS with compute credits (0 included: self-hosted runners):
 * `fitted_rate` is the whole number of credits per minute that the most runs admit (CircleCI's
   rates are whole numbers, and a whole-number grid turns the fit into a count of agreeing runs
   instead of a least-squares line an outlier can tilt); ties go to the one nearest the median
-  billed per-container rate (60 x c / (p x s)) of the runs. Runs that do not admit it are outliers and not used;
+  billed per-container rate (60 x c / (p x s)) of the runs. Runs that do not admit it are
+  outliers and not used;
 * the fit is used when at least MIN_RUNS_TO_FIT runs, and at least MIN_AGREEING_SHARE of the
   eligible ones, agree on it; otherwise the file's rate is (`rate_source` `file`), and with
   neither, the class has no rate (`none`).
