@@ -26,7 +26,7 @@ from usage_assets.defs.partitions import MAX_PARTITIONS_PER_EXPORT, partition_ke
 from usage_assets.defs.usage.jobs import download_and_load_usage
 from usage_assets.dev.local_stack import REPO_ROOT, LocalStack, local_stack
 from usage_assets.ingest.quota_ledger import PostQuotaLedger
-from usage_assets.insights import cost, daily_usage
+from usage_assets.insights import cost, daily_usage, resource_class_rates
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import DEFAULT_ORG_ID, SimulatorSettings
 
@@ -138,6 +138,7 @@ def summarize(warehouse: Path, ledger: PostQuotaLedger, first_day: str, last_day
         total = conn.execute(
             "SELECT count(*), count(DISTINCT job_id) FROM circleci.job_runs"
         ).fetchone()
+        rates = [r for r in resource_class_rates.read(conn).values() if r.fitted_rate is not None]
     lines.append(
         f"Job runs and credits per day ({first_day} .. {last_day}, circleci_insights.daily_usage):"
     )
@@ -164,6 +165,14 @@ def summarize(warehouse: Path, ledger: PostQuotaLedger, first_day: str, last_day
     lines.append(
         f"Right-sizing: {downsize} job(s) could use a smaller class, saving about {saved:,.0f}"
         f" credits a month; {ceiling} job(s) at their CPU or RAM ceiling"
+    )
+    differing = [
+        resource_class_rates.describe(r) for r in rates if resource_class_rates.disagrees(r)
+    ]
+    lines.append(
+        f"Credits per minute fitted for {len(rates)} resource class(es)"
+        " (circleci_insights.resource_class_rates); differing from resource_classes.csv: "
+        + ("; ".join(differing) or "none")
     )
     rows, distinct = total or (0, 0)
     lines.append(f"circleci.job_runs: {rows} rows, {distinct} distinct job ids")

@@ -17,7 +17,15 @@ from pathlib import Path
 import duckdb
 
 from usage_assets.ingest.duckdb_sql import fetch_one
-from usage_assets.insights import anomalies, charts, cost, forecast, performance, right_sizing
+from usage_assets.insights import (
+    anomalies,
+    charts,
+    cost,
+    forecast,
+    performance,
+    resource_class_rates,
+    right_sizing,
+)
 from usage_assets.insights.common import table
 from usage_assets.insights.daily_usage import DAILY_USAGE
 
@@ -97,6 +105,7 @@ class ReportData:
     forecast_month: date | None = None
     teams: list[TeamRow] = field(default_factory=list)
     anomalies: list[anomalies.Anomaly] = field(default_factory=list)
+    rates: list[resource_class_rates.ClassRate] = field(default_factory=list)
 
 
 def collect(conn: duckdb.DuckDBPyConnection, now: datetime | None = None) -> ReportData:
@@ -186,6 +195,7 @@ def collect(conn: duckdb.DuckDBPyConnection, now: datetime | None = None) -> Rep
         ).fetchall()
     ]
     data.anomalies = anomalies.detect(conn, recent, last)
+    data.rates = list(resource_class_rates.read(conn).values())
     return data
 
 
@@ -293,6 +303,7 @@ def render(data: ReportData) -> str:
         _top_projects(data),
         _workflow_performance(data),
         _right_sizing(data),
+        _resource_class_rates(data),
         _forecast(data),
         _chargeback(data),
         _anomalies(data),
@@ -501,6 +512,36 @@ def _right_sizing(data: ReportData) -> list[str]:
             + "</p>"
         )
     return parts
+
+
+def _resource_class_rates(data: ReportData) -> list[str]:
+    """The credits per minute right-sizing priced each class at: fitted from the export, or the
+    reference file's; a fitted rate the file contradicts is marked."""
+
+    def rate(value: float | None) -> str:
+        return _NONE if value is None else f"{value:g}"
+
+    rows = [
+        [
+            escape(f"{r.executor or '(blank executor)'} {r.resource_class}"),
+            _num(r.runs_used),
+            rate(r.fitted_rate),
+            rate(r.file_rate) if r.in_file else '<span class="bad">not in file</span>',
+            f'<span class="bad">{rate(r.rate_used)}</span>'
+            if resource_class_rates.disagrees(r)
+            else rate(r.rate_used),
+            escape(r.rate_source),
+        ]
+        for r in data.rates[: 2 * TABLE_ROWS]
+    ]
+    return [
+        "<h2>Credits per minute by resource class</h2>",
+        _table(["class", "runs used", "fitted", "file", "used", "source"], rows, {1, 2, 3, 4}),
+        f'<p class="muted">Fitted from the last {resource_class_rates.FIT_WINDOW_DAYS} loaded '
+        "days: the whole-number rate most runs' billed compute credits agree with, rounding "
+        "and parallelism allowed for; the file's rate where fewer than "
+        f"{resource_class_rates.MIN_RUNS_TO_FIT} runs agree. Classes by compute credits.</p>",
+    ]
 
 
 def _month(data: ReportData) -> str:

@@ -9,23 +9,29 @@ report none):
 * `ram_p95_pct`: the 95th percentile, across runs, of each run's *maximum* RAM. The maximum,
   because running out of memory fails the job however briefly it happens.
 
-Then, with the class's size from `resource_classes.csv`:
+Then, with the class's size from `resource_classes.csv` (a blank executor: the class looked up
+by name, see `resource_class_rates`) and each class's rate from `resource_class_rates` (fitted
+from the export, the file's rate where too few runs fit; `credits_per_minute` is the rate used):
 
 * `downsize`: a next smaller class exists and on it both would stay at or under 80 % (the figures
   scaled by the ratio of vCPUs and of RAM). `est_credits_saved_per_month` is the job's compute
-  credits in the window times (1 - smaller rate / current rate), scaled to 30 days. It assumes the
-  job takes as long on the smaller class, which holds when it was idle on the larger one.
+  credits in the window times (1 - smaller rate / current rate), scaled to 30 days, never below 0.
+  It assumes the job takes as long on the smaller class, which holds when it was idle on the
+  larger one.
 * `at_ceiling`: either figure is 95 % or more: the job is starved of CPU or close to running out of
   memory; `suggested_class` is the next larger class (the class whose next smaller one is this).
 * `ok`: neither.
 * `insufficient_data`: fewer than 5 runs with utilisation in the window.
+* `retired_class`: CircleCI retired the class (`end_of_life` in the file): move the job to a
+  current class. A retired class is never suggested, as smaller or as larger class.
 * `not_sized`: the class has no size in the file (self-hosted runners).
-* `unknown_class`: the executor and class are not in the file: add them (they are reported).
+* `unknown_class`: the executor and class are not in the file: add them (they are reported). The
+  row still shows the job's runs, compute credits, CPU and RAM p95 and the fitted rate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -33,8 +39,10 @@ import duckdb
 
 from usage_assets.ingest.duckdb_sql import fetch_one
 from usage_assets.ingest.job_runs_table import JOB_RUNS
+from usage_assets.insights import resource_class_rates
 from usage_assets.insights.common import create_table, replace_all_rows, table
-from usage_assets.insights.reference_data import ANY_CLASS, PricePeriod, ResourceClass
+from usage_assets.insights.reference_data import PricePeriod, ResourceClass
+from usage_assets.insights.resource_class_rates import ClassRate, ResourceClassCatalog, rate_used
 
 NAME = "right_sizing"
 RIGHT_SIZING = table(NAME)
@@ -51,6 +59,7 @@ OK = "ok"
 INSUFFICIENT_DATA = "insufficient_data"
 NOT_SIZED = "not_sized"
 UNKNOWN_CLASS = "unknown_class"
+RETIRED_CLASS = "retired_class"
 
 COLUMNS: dict[str, str] = {
     "window_start": "DATE",
@@ -111,36 +120,23 @@ class Recommendation:
     est_credits_saved_per_month: float = 0.0
 
 
-class ResourceClassCatalog:
-    """resource_classes.csv, looked up by (executor, class), with the `*` wildcard."""
-
-    def __init__(self, classes: Sequence[ResourceClass]) -> None:
-        self._exact = {(c.executor, c.resource_class): c for c in classes}
-
-    def find(self, executor: str, resource_class: str) -> ResourceClass | None:
-        return self._exact.get((executor, resource_class)) or self._exact.get((executor, ANY_CLASS))
-
-    def smaller(self, current: ResourceClass) -> ResourceClass | None:
-        if current.next_smaller_class is None:
-            return None
-        return self._exact.get((current.executor, current.next_smaller_class))
-
-    def larger(self, current: ResourceClass) -> ResourceClass | None:
-        candidates = [
-            c
-            for c in self._exact.values()
-            if c.executor == current.executor and c.next_smaller_class == current.resource_class
-        ]
-        return min(candidates, key=lambda c: c.credits_per_minute or 0.0, default=None)
-
-
 def recommend(
-    usage: JobUsage, catalog: ResourceClassCatalog, window_days: int
+    usage: JobUsage,
+    catalog: ResourceClassCatalog,
+    window_days: int,
+    rates: Mapping[tuple[str, str], ClassRate] | None = None,
 ) -> tuple[Recommendation, ResourceClass | None]:
-    """The rule in the module docstring, for one job."""
-    current = catalog.find(usage.executor, usage.resource_class)
+    """The rule in the module docstring, for one job; `rates` is resource_class_rates by
+    (executor, class) (none: the file's rates)."""
+    rates = rates or {}
+    fitted = rates.get((usage.executor, usage.resource_class))
+    current = catalog.find(
+        usage.executor, usage.resource_class, fitted.fitted_rate if fitted else None
+    )
     if current is None:
         return Recommendation(UNKNOWN_CLASS), None
+    if current.retired:
+        return Recommendation(RETIRED_CLASS), current
     if current.vcpus is None or current.ram_gib is None:
         return Recommendation(NOT_SIZED), current
     if (
@@ -164,8 +160,10 @@ def recommend(
         projected_ram = ram * current.ram_gib / smaller.ram_gib
         if projected_cpu <= HEADROOM_PCT and projected_ram <= HEADROOM_PCT:
             saved = 0.0
-            if smaller.credits_per_minute is not None and current.credits_per_minute:
-                saving_share = 1 - smaller.credits_per_minute / current.credits_per_minute
+            current_rate = rate_used(rates, usage.executor, current)
+            smaller_rate = rate_used(rates, usage.executor, smaller)
+            if smaller_rate is not None and current_rate:
+                saving_share = max(0.0, 1 - smaller_rate / current_rate)
                 saved = usage.compute_credits * saving_share * DAYS_PER_MONTH / window_days
             return Recommendation(
                 DOWNSIZE,
@@ -221,6 +219,7 @@ class RightSizingResult:
     rows: int
     window: tuple[date, date] | None
     unknown_classes: list[str]  # "executor resource_class"
+    retired_classes: list[str]
     downsize_candidates: int
     at_ceiling: int
     est_credits_saved_per_month: float
@@ -241,17 +240,25 @@ def refresh(
     money (the price valid on the window's last day; None leaves the cost empty)."""
     ensure_table(conn)
     catalog = ResourceClassCatalog(classes)
+    rates = resource_class_rates.read(conn)
     window = None
     records: list[list[object]] = []
     unknown: dict[str, None] = {}
+    retired: dict[str, None] = {}
     if loaded is not None:
         first = max(loaded[0], loaded[1] - timedelta(days=WINDOW_DAYS - 1))
         window = (first, loaded[1])
         window_days = (window[1] - window[0]).days + 1
         for usage in _job_usage(conn, *window):
-            advice, spec = recommend(usage, catalog, window_days)
+            advice, spec = recommend(usage, catalog, window_days, rates)
             if advice.recommendation == UNKNOWN_CLASS:
                 unknown[f"{usage.executor} {usage.resource_class}"] = None
+            if advice.recommendation == RETIRED_CLASS:
+                retired[f"{usage.executor} {usage.resource_class}"] = None
+            fitted = rates.get((usage.executor, usage.resource_class))
+            rate = rate_used(rates, usage.executor, spec) if spec else None
+            if spec is None and fitted is not None:
+                rate = fitted.rate_used  # a class the file lacks: what the export says it costs
             saved = advice.est_credits_saved_per_month
             records.append(
                 [
@@ -270,7 +277,7 @@ def refresh(
                     usage.ram_p95_pct,
                     spec.vcpus if spec else None,
                     spec.ram_gib if spec else None,
-                    spec.credits_per_minute if spec else None,
+                    rate,
                     usage.compute_credits,
                     advice.recommendation,
                     advice.ceiling,
@@ -294,6 +301,7 @@ def refresh(
         rows=len(records),
         window=window,
         unknown_classes=sorted(unknown),
+        retired_classes=sorted(retired),
         downsize_candidates=int(downsize),
         at_ceiling=int(ceiling),
         est_credits_saved_per_month=float(saved_total),

@@ -17,7 +17,7 @@ from usage_assets.insights.reference_data import (
     TeamAssignment,
     load_reference_data,
 )
-from usage_assets.insights.right_sizing import ResourceClassCatalog
+from usage_assets.insights.resource_class_rates import ResourceClassCatalog
 from usage_assets.simulator.catalogue import _RESOURCE_CLASSES
 
 CLASSES_HEADER = "executor,resource_class,vcpus,ram_gib,credits_per_minute,next_smaller_class\n"

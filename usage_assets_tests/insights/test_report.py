@@ -17,6 +17,7 @@ from usage_assets.insights import (
     forecast,
     performance,
     report,
+    resource_class_rates,
     right_sizing,
     sanity,
     workflow_runs,
@@ -151,3 +152,27 @@ def test_an_empty_warehouse_still_gives_a_valid_report(
     report.write(path, report.render(report.collect(conn)))
     assert "No usage is loaded yet" in path.read_text()
     assert sanity.report_self_contained(path).passed
+
+
+def test_the_rates_section(warehouse: duckdb.DuckDBPyConnection) -> None:
+    # idle-tests' xlarge runs are billed 400 credits per 60 s: 400 a minute, against the file's 40.
+    reference = load_reference_data(DEFAULT_REFERENCE_DIR)
+    resource_class_rates.refresh(
+        warehouse, (DAYS[0], DAYS[-1]), "run-1", reference.resource_classes
+    )
+    data = report.collect(warehouse)
+    xlarge = next(r for r in data.rates if r.resource_class == "xlarge")
+    assert (xlarge.runs_used, xlarge.fitted_rate, xlarge.file_rate, xlarge.rate_source) == (
+        14,
+        400.0,
+        40.0,
+        "fitted",
+    )
+    assert data.rates[0] == xlarge  # dearest first: 5,600 compute credits
+    html = report.render(data)
+    assert "<h2>Credits per minute by resource class</h2>" in html
+    assert (
+        '<tr><td>docker xlarge</td><td class="num">14</td><td class="num">400</td>'
+        '<td class="num">40</td><td class="num"><span class="bad">400</span></td>'
+        "<td>fitted</td></tr>"
+    ) in html

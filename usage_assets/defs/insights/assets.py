@@ -55,6 +55,7 @@ from usage_assets.insights import (
     daily_usage,
     forecast,
     performance,
+    resource_class_rates,
     right_sizing,
     sanity,
     workflow_runs,
@@ -181,6 +182,7 @@ def insights_rollups(
         daily_usage.ensure_table(conn)
         workflow_runs.ensure_table(conn)
         performance.ensure_tables(conn)
+        resource_class_rates.ensure_table(conn)
         right_sizing.ensure_table(conn)
         cost.ensure_tables(conn)
         forecast.ensure_table(conn)
@@ -195,10 +197,7 @@ def insights_rollups(
         for rollup in ROLLUPS:
             if rollup.key in selected:
                 yield dg.MaterializeResult(asset_key=rollup.key, metadata=rollup.refresh(run))
-                checks[(rollup.key, rollup.check_name)] = (
-                    rollup.check(run),
-                    dg.AssetCheckSeverity.ERROR,
-                )
+                checks[(rollup.key, rollup.check_name)] = (rollup.check(run), rollup.severity)
     yield from _check_results(context, checks)
 
 

@@ -11,7 +11,15 @@ import dagster as dg
 import duckdb
 
 from usage_assets.ingest.job_runs_rules import RuleResult
-from usage_assets.insights import anomalies, cost, definitions, forecast, performance, right_sizing
+from usage_assets.insights import (
+    anomalies,
+    cost,
+    definitions,
+    forecast,
+    performance,
+    resource_class_rates,
+    right_sizing,
+)
 from usage_assets.insights.common import table
 
 TOP_ROWS = 10
@@ -135,6 +143,31 @@ def sizing_markdown(conn: duckdb.DuckDBPyConnection) -> str:
             for p, j, c, r, s, cpu, ram, saved in rows
         ],
     )
+
+
+def rates_markdown(conn: duckdb.DuckDBPyConnection) -> str:
+    """resource_class_rates, every class (a few dozen at most), dearest first."""
+    return markdown_table(
+        ["executor", "class", "runs", "runs used", "fitted", "file", "used", "source", "credits"],
+        [
+            [
+                r.executor or "(blank)",
+                r.resource_class,
+                f"{r.runs:,}",
+                f"{r.runs_used:,}",
+                _rate(r.fitted_rate),
+                _rate(r.file_rate) if r.in_file else "not in file",
+                _rate(r.rate_used),
+                r.rate_source,
+                f"{r.compute_credits:,.0f}",
+            ]
+            for r in resource_class_rates.read(conn).values()
+        ],
+    )
+
+
+def _rate(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
 
 
 def cost_markdown(conn: duckdb.DuckDBPyConnection, loaded: tuple[date, date] | None) -> str:

@@ -22,13 +22,16 @@ from usage_assets.defs.insights.metadata import (
     cost_markdown,
     forecast_markdown,
     performance_metadata,
+    rates_markdown,
     sizing_markdown,
     table_schema,
 )
 from usage_assets.defs.insights.specs import (
     CREDIT_COSTS,
     CREDIT_FORECAST,
+    FILE_RATE_CHECK,
     JOB_PERFORMANCE,
+    RESOURCE_CLASS_RATES,
     RIGHT_SIZING,
     SANE_CHECK,
     SELF_CONTAINED_CHECK,
@@ -37,7 +40,15 @@ from usage_assets.defs.insights.specs import (
     WORKFLOW_PERFORMANCE,
 )
 from usage_assets.ingest.job_runs_rules import RuleResult
-from usage_assets.insights import cost, forecast, performance, report, right_sizing, sanity
+from usage_assets.insights import (
+    cost,
+    forecast,
+    performance,
+    report,
+    resource_class_rates,
+    right_sizing,
+    sanity,
+)
 from usage_assets.insights.reference_data import ReferenceData
 
 
@@ -64,6 +75,7 @@ class Rollup:
     refresh: Callable[[RollupRun], dict[str, Any]]  # rebuilds the table, returns its metadata
     check: Callable[[RollupRun], RuleResult]
     check_name: str = SANE_CHECK
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
 
 
 def _performance(name: str) -> Callable[[RollupRun], dict[str, Any]]:
@@ -78,6 +90,26 @@ def _performance(name: str) -> Callable[[RollupRun], dict[str, Any]]:
         return performance_metadata(run.conn, name, rows[name], run.loaded)
 
     return refresh
+
+
+def _resource_class_rates(run: RollupRun) -> dict[str, Any]:
+    rates = resource_class_rates.refresh(
+        run.conn, run.loaded, run.run_id, run.reference.resource_classes
+    )
+    if rates.disagreeing:
+        run.log.warning(
+            "Fitted credits per minute differ from resource_classes.csv (the fitted rates are "
+            "used): " + "; ".join(rates.disagreeing)
+        )
+    return {
+        "dagster/row_count": rates.rows,
+        "dagster/column_schema": table_schema(resource_class_rates.COLUMNS),
+        "window": f"{rates.window[0]} .. {rates.window[1]}" if rates.window else "none",
+        "classes_fitted": rates.fitted,
+        "disagreeing_with_file": "; ".join(rates.disagreeing) or "none",
+        "resource_classes_file": run.source("resource_classes.csv"),
+        "rates": dg.MetadataValue.md(rates_markdown(run.conn)),
+    }
 
 
 def _right_sizing(run: RollupRun) -> dict[str, Any]:
@@ -98,6 +130,7 @@ def _right_sizing(run: RollupRun) -> dict[str, Any]:
         "at_ceiling": sizing.at_ceiling,
         "est_credits_saved_per_month": dg.MetadataValue.float(sizing.est_credits_saved_per_month),
         "unknown_resource_classes": ", ".join(sizing.unknown_classes) or "none",
+        "retired_resource_classes": ", ".join(sizing.retired_classes) or "none",
         "resource_classes_file": run.source("resource_classes.csv"),
         "top_savings": dg.MetadataValue.md(sizing_markdown(run.conn)),
     }
@@ -168,6 +201,13 @@ ROLLUPS: list[Rollup] = [
         JOB_PERFORMANCE,
         _performance(performance.JOB_NAME),
         lambda run: sanity.job_performance_sane(run.conn),
+    ),
+    Rollup(
+        RESOURCE_CLASS_RATES,
+        _resource_class_rates,
+        lambda run: resource_class_rates.file_rate_check(run.conn),
+        check_name=FILE_RATE_CHECK,
+        severity=dg.AssetCheckSeverity.WARN,
     ),
     Rollup(RIGHT_SIZING, _right_sizing, lambda run: sanity.right_sizing_sane(run.conn)),
     Rollup(CREDIT_COSTS, _credit_costs, lambda run: sanity.credit_costs_sane(run.conn)),

@@ -20,6 +20,7 @@ from usage_assets.insights import (
     definitions,
     forecast,
     performance,
+    resource_class_rates,
     right_sizing,
     workflow_runs,
 )
@@ -29,6 +30,7 @@ DAILY_USAGE = dg.AssetKey(daily_usage.NAME)
 WORKFLOW_RUNS = dg.AssetKey(workflow_runs.NAME)
 WORKFLOW_PERFORMANCE = dg.AssetKey(performance.WORKFLOW_NAME)
 JOB_PERFORMANCE = dg.AssetKey(performance.JOB_NAME)
+RESOURCE_CLASS_RATES = dg.AssetKey(resource_class_rates.NAME)
 RIGHT_SIZING = dg.AssetKey(right_sizing.NAME)
 CREDIT_COSTS = dg.AssetKey(cost.COSTS_NAME)
 TEAM_CHARGEBACK = dg.AssetKey(cost.CHARGEBACK_NAME)
@@ -39,6 +41,7 @@ COVERAGE_CHECK = "no_missing_days"
 ANOMALY_CHECK = "no_credit_anomalies"
 SANE_CHECK = "sane"
 SELF_CONTAINED_CHECK = "self_contained"
+FILE_RATE_CHECK = resource_class_rates.CHECK_NAME
 
 # What a reader opens each morning: the report and the month-end forecast must have been rebuilt
 # by the deadline (every load rebuilds them). Unpartitioned, so Dagster's asset-level freshness
@@ -136,11 +139,19 @@ ROLLUP_SPECS = [
         column_descriptions=definitions.column_descriptions(),
     ),
     _spec(
+        RESOURCE_CLASS_RATES,
+        "Credits per minute per executor and resource class, fitted from the last 90 loaded days "
+        "(robust to rounding, parallelism and outliers), beside resource_classes.csv's rate, and "
+        "which one the insights use.",
+        resource_class_rates.COLUMNS,
+        [job_runs],
+    ),
+    _spec(
         RIGHT_SIZING,
         "Jobs that stay well below their resource class (next smaller class, credits saved per "
-        "month) and jobs at the CPU or RAM ceiling, over the last 30 days.",
+        "month at the fitted rates) and jobs at the CPU or RAM ceiling, over the last 30 days.",
         right_sizing.COLUMNS,
-        [job_runs],
+        [job_runs, RESOURCE_CLASS_RATES],
     ),
     _spec(
         CREDIT_COSTS,
@@ -171,6 +182,7 @@ ROLLUP_SPECS = [
             DAILY_USAGE,
             WORKFLOW_RUNS,
             WORKFLOW_PERFORMANCE,
+            RESOURCE_CLASS_RATES,
             RIGHT_SIZING,
             CREDIT_COSTS,
             TEAM_CHARGEBACK,
@@ -183,6 +195,13 @@ ROLLUP_SPECS = [
 ROLLUP_CHECKS = [
     _sane(WORKFLOW_PERFORMANCE, "Unique grain, success rate in 0..1, p50 <= p95."),
     _sane(JOB_PERFORMANCE, "Unique grain, success rate in 0..1, p50 <= p95."),
+    dg.AssetCheckSpec(
+        FILE_RATE_CHECK,
+        asset=RESOURCE_CLASS_RATES,
+        description="Warns, naming each class, where the fitted rate differs from "
+        "resource_classes.csv's (by more than 1 credit/min and 5 %), the file has no rate, or "
+        "the file lacks the class.",
+    ),
     _sane(RIGHT_SIZING, "Unique grain, savings only for downsizes and never negative."),
     _sane(CREDIT_COSTS, "cost = credits x price, and credits add up to daily_usage."),
     _sane(TEAM_CHARGEBACK, "Unique grain, and credits add up to credit_costs."),

@@ -17,7 +17,12 @@ from usage_assets.definitions import defs
 from usage_assets.defs.constants import range_tags
 from usage_assets.defs.insights.assets import insights_daily, insights_rollups
 from usage_assets.defs.insights.metadata import anomaly_result
-from usage_assets.defs.insights.specs import ANOMALY_CHECK, DAILY_USAGE, USAGE_REPORT
+from usage_assets.defs.insights.specs import (
+    ANOMALY_CHECK,
+    DAILY_USAGE,
+    FILE_RATE_CHECK,
+    USAGE_REPORT,
+)
 from usage_assets.defs.resources import InsightsResource
 from usage_assets.defs.usage.checks import job_runs_checks
 from usage_assets.defs.usage.export_jobs import usage_export_job
@@ -38,6 +43,7 @@ LAST = (TODAY - timedelta(days=8)).isoformat()
 ROLLUPS = {
     "workflow_performance",
     "job_performance",
+    "resource_class_rates",
     "right_sizing",
     "credit_costs",
     "team_chargeback",
@@ -137,12 +143,15 @@ def test_the_sensors_run_refreshes_the_insights_and_writes_the_report(
         (c.asset_key.to_user_string(), c.check_name): c
         for c in result.get_asset_check_evaluations()
     }
-    assert len(checks) == 4 + 4 + 7  # job_runs, daily insights, roll-ups
+    assert len(checks) == 4 + 4 + 8  # job_runs, daily insights, roll-ups
     for (asset, name), check in checks.items():
-        if name == ANOMALY_CHECK:
+        if name in (ANOMALY_CHECK, FILE_RATE_CHECK):
             assert check.severity == dg.AssetCheckSeverity.WARN
         else:
             assert check.passed, f"{asset} {name}: {check.description}"
+    # The simulator bills at the file's rates: every fitted rate matches.
+    rates_check = checks[("resource_class_rates", FILE_RATE_CHECK)]
+    assert rates_check.passed, rates_check.description
 
     # Every job row of the simulator is counted once, and the costs add up to the same credits.
     rows, daily_rows, priced_credits, workflows = table_totals(tmp_path)
@@ -242,6 +251,6 @@ def test_a_quiet_window_on_a_new_warehouse_gives_empty_insights_and_a_passing_ru
         tables = conn.execute(
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'circleci_insights'"
         ).fetchall()
-        assert len(tables) == 8  # every table asset but the report, a file
+        assert len(tables) == 9  # every table asset but the report, a file
         for (name,) in tables:
             assert conn.execute(f"SELECT count(*) FROM circleci_insights.{name}").fetchone() == (0,)
