@@ -7,8 +7,8 @@ wait per table):
 * `insights_daily`, daily-partitioned like `job_runs`: `daily_usage` and `workflow_runs`, refreshed
   for the run's days (delete the window, insert, one transaction). The sensor's
   `download_and_load_usage` runs include it, so every load refreshes its days.
-* `insights_rollups`, unpartitioned: performance, resource-class rates, right-sizing, costs, chargeback, forecast and the
-  HTML report, rebuilt whole from the daily tables (cheap: they are aggregates). Also in the
+* `insights_rollups`, unpartitioned: performance, resource-class rates, right-sizing, costs,
+  chargeback, forecast and the HTML report, rebuilt whole from the daily tables (cheap: they are aggregates). Also in the
   sensor's runs, after the daily ones; an automation condition refreshes them after any other run
   that updates their inputs (a manual reload from the UI, say).
 
