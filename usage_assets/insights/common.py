@@ -35,6 +35,26 @@ def create_table(conn: duckdb.DuckDBPyConnection, name: str, columns: Mapping[st
     conn.execute(f"CREATE TABLE IF NOT EXISTS {table(name)} ({ddl})")
 
 
+def create_rebuilt_table(
+    conn: duckdb.DuckDBPyConnection, name: str, columns: Mapping[str, str]
+) -> None:
+    """`create_table` for a table that every refresh rebuilds whole from its sources (a roll-up).
+    If the warehouse holds it with other columns (written by an older version), it is dropped
+    first: the next refresh rebuilds it, so nothing is lost, and a run never fails on a stale
+    layout."""
+    existing = [
+        str(column)
+        for (column,) in conn.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [SCHEMA, name],
+        ).fetchall()
+    ]
+    if existing and existing != list(columns):
+        conn.execute(f"DROP TABLE {table(name)}")
+    create_table(conn, name, columns)
+
+
 def count_rows(conn: duckdb.DuckDBPyConnection, name: str) -> int:
     (rows,) = fetch_one(conn, f"SELECT count(*) FROM {table(name)}")
     return int(rows)
