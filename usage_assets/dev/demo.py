@@ -158,7 +158,7 @@ def summarize(warehouse: Path, ledger: PostQuotaLedger, first_day: str, last_day
         for p in top
     )
     lines.extend(
-        f"  {'seat fees (' + s.organization + ')':<39}{s.credits:>13,.0f} credits"
+        f"  {'seat fees (' + s.organization + ')':<44}{s.credits:>13,.0f} credits"
         + (f"{s.cost:>11,.2f} {s.currency}" if s.cost is not None else "   no price")
         for s in seat_fees
     )

@@ -99,7 +99,7 @@ def table_totals(tmp_path: Path) -> tuple[int, int, float, int]:
         row = conn.execute(
             "SELECT (SELECT count(*) FROM circleci.job_runs),"
             " (SELECT sum(job_runs) FROM circleci_insights.daily_usage),"
-            " (SELECT sum(total_credits) FROM circleci_insights.credit_costs),"
+            " (SELECT sum(credits) FROM circleci_insights.credit_costs),"
             " (SELECT count(*) FROM circleci_insights.workflow_runs)"
         ).fetchone()
     assert row is not None
