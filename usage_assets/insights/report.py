@@ -557,8 +557,8 @@ def _forecast(data: ReportData) -> list[str]:
             ],
             {3, 4, 5},
         ),
-        '<p class="muted">Job credits, budgets included: seat fees are deducted once per billing '
-        "cycle, so they are not projected (see credit_forecast.mtd_seat_credits).</p>",
+        '<p class="muted">In job credits, as are the budgets: seat fees are deducted once per '
+        "billing cycle, so they are not projected (the month's so far: mtd_seat_credits).</p>",
     ]
 
 
