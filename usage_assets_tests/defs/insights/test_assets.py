@@ -159,11 +159,11 @@ def test_the_sensors_run_refreshes_the_insights_and_writes_the_report(
     assert "| project |" in str(metadata["daily_usage"]["top_projects"].value)
     assert metadata["credit_forecast"]["over_budget"].value != "none"  # the 1-credit budget
     # credit_costs reports job credits and seat credits apart; together, every priced credit.
-    costs = metadata["credit_costs"]
-    assert costs["job_credits"].value + costs["seat_credits"].value == pytest.approx(
-        costs["total_credits"].value
+    job, seat, total = (
+        float(str(metadata["credit_costs"][key].value))
+        for key in ("job_credits", "seat_credits", "total_credits")
     )
-    assert costs["total_credits"].value == pytest.approx(priced_credits)
+    assert (job + seat, total) == (pytest.approx(total), pytest.approx(priced_credits))
     report_path = Path(str(metadata["usage_report"]["report_path"].value))
     assert report_path == tmp_path / "report" / "usage.html" and report_path.is_file()
     assert report_path.read_text().count("<svg") == 4
