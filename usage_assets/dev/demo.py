@@ -21,6 +21,7 @@ import dagster as dg
 import duckdb
 
 from usage_assets.circleci.export_format import EXPORT_COLUMN_NAMES
+from usage_assets.circleci.vocabulary import job_credits
 from usage_assets.config import DEFAULT_REFERENCE_DIR, current_config
 from usage_assets.defs.partitions import MAX_PARTITIONS_PER_EXPORT, partition_keys_between
 from usage_assets.defs.usage.jobs import download_and_load_usage
@@ -70,20 +71,22 @@ def write_demo_reference(folder: Path, sim: SimulatorServer, last_day: date) -> 
 
     The budgets are set near the simulated spend (from the simulator's own rows of the 28 days
     before `last_day`) so the forecast has something to say: the organization a little under
-    its projected month, its two biggest projects comfortably over theirs.
+    its projected month, its two biggest projects comfortably over theirs. Budgets compare with
+    job credits (seat fees left out, as `forecast` does), so they are set from job credits too.
     """
     shutil.copytree(DEFAULT_REFERENCE_DIR, folder, dirs_exist_ok=True)
     start = datetime.combine(last_day - timedelta(days=27), time(0), tzinfo=UTC)
     end = datetime.combine(last_day, time(23, 59, 59), tzinfo=UTC)
     project = EXPORT_COLUMN_NAMES.index("PROJECT_NAME")
     credits = EXPORT_COLUMN_NAMES.index("TOTAL_CREDITS")
+    seats = EXPORT_COLUMN_NAMES.index("USER_CREDITS")
     org = EXPORT_COLUMN_NAMES.index("ORGANIZATION_NAME")
     by_project: dict[str, float] = defaultdict(float)
     org_name = ""
     for row in sim.simulator.store.usage.rows_for_window(
         (DEFAULT_ORG_ID,), start, end, as_of=datetime.now(UTC)
     ):
-        by_project[row[project]] += float(row[credits])
+        by_project[row[project]] += job_credits(float(row[credits]), float(row[seats]))
         org_name = row[org]
     month_days = calendar.monthrange(last_day.year, last_day.month)[1]
     monthly = {name: total * month_days / 28 for name, total in by_project.items()}
@@ -123,6 +126,7 @@ def summarize(warehouse: Path, ledger: PostQuotaLedger, first_day: str, last_day
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         per_day = daily_usage.per_day(conn, first, last)
         top = cost.top_projects(conn, first, last, TOP_PROJECTS)
+        seat_fees = cost.seat_fees(conn, first, last)
         forecast = conn.execute(
             "SELECT month, coalesce(project_name, '(organization) ' || organization_name),"
             " mtd_credits, projected_month_credits, budget_credits, budget_status"
@@ -145,11 +149,19 @@ def summarize(warehouse: Path, ledger: PostQuotaLedger, first_day: str, last_day
     lines.append(f"  {'day':<12}{'job runs':>10}{'credits':>12}")
     lines.extend(f"  {day!s:<12}{rows:>10}{credits:>12,.0f}" for day, rows, credits in per_day)
     lines.append("")
-    lines.append("Top projects by credits and cost (circleci_insights.daily_usage, credit_costs):")
+    lines.append(
+        "Top projects by job credits and estimated cost, then seat fees (org-level)"
+        " (circleci_insights.daily_usage, credit_costs):"
+    )
     lines.extend(
         f"  {p.project:<22}{p.team:<10}{p.job_runs:>7} runs{p.credits:>13,.0f} credits"
         + (f"{p.cost:>11,.2f} {p.currency}" if p.cost is not None else "   no price")
         for p in top
+    )
+    lines.extend(
+        f"  {'seat fees (' + s.organization + ')':<44}{s.credits:>13,.0f} credits"
+        + (f"{s.cost:>11,.2f} {s.currency}" if s.cost is not None else "   no price")
+        for s in seat_fees
     )
     lines.append("")
     if forecast:

@@ -1,8 +1,12 @@
 """Credit anomalies: a project's day far above its own trailing norm.
 
-A project's **norm** for a day is the median of its daily credits over the 28 loaded days before
-it, taking only days of the same kind (weekdays for a weekday, weekend days for a weekend day),
-because most teams push far less on weekends. Days without usage count as zero. The day is an
+A project's day is judged on its **job credits** (total minus seat credits,
+`vocabulary.JOB_CREDITS_SQL`): a 25,000-credit seat fee that the export puts on one of its job
+rows is the organization's once-a-cycle deduction, not the project's spend, and must not fire.
+
+A project's **norm** for a day is the median of its daily job credits over the 28 loaded days
+before it, taking only days of the same kind (weekdays for a weekday, weekend days for a weekend
+day), because most teams push far less on weekends. Days without usage count as zero. The day is an
 anomaly when its credits exceed both 2.5 times the norm and the norm plus 100 credits (so a quiet
 project going from 4 to 12 credits is not news), once at least 4 same-kind days of history exist.
 
@@ -18,6 +22,7 @@ from datetime import date, timedelta
 
 import duckdb
 
+from usage_assets.circleci.vocabulary import JOB_CREDITS_SQL
 from usage_assets.insights.daily_usage import DAILY_USAGE
 
 HISTORY_DAYS = 28
@@ -75,7 +80,7 @@ def find_anomalies(
 
 
 def detect(conn: duckdb.DuckDBPyConnection, first: date, last: date) -> list[Anomaly]:
-    """Anomalies on the days [first, last], from `daily_usage`."""
+    """Anomalies on the days [first, last], from `daily_usage`'s job credits."""
     (first_loaded,) = conn.execute(f"SELECT min(usage_date) FROM {DAILY_USAGE}").fetchone() or (
         None,
     )
@@ -83,8 +88,9 @@ def detect(conn: duckdb.DuckDBPyConnection, first: date, last: date) -> list[Ano
         return []
     series: dict[tuple[str, str], dict[date, float]] = {}
     for org, project, day, credits in conn.execute(
-        f"SELECT organization_name, project_name, usage_date, sum(total_credits) FROM {DAILY_USAGE}"
-        " WHERE usage_date BETWEEN ? AND ? GROUP BY organization_name, project_name, usage_date",
+        f"SELECT organization_name, project_name, usage_date, sum({JOB_CREDITS_SQL})"
+        f" FROM {DAILY_USAGE} WHERE usage_date BETWEEN ? AND ?"
+        " GROUP BY organization_name, project_name, usage_date",
         [first - timedelta(days=HISTORY_DAYS), last],
     ).fetchall():
         series.setdefault((str(org), str(project)), {})[day] = float(credits)

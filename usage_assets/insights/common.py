@@ -63,6 +63,16 @@ def create_table(
     return added
 
 
+def create_rebuilt_table(
+    conn: duckdb.DuckDBPyConnection, name: str, columns: Mapping[str, str]
+) -> None:
+    """`create_table` for a table that every refresh rebuilds whole from its sources (a roll-up).
+    If the warehouse holds it with other columns (written by an older version), it is dropped
+    first: the next refresh rebuilds it, so nothing is lost, and a run never fails on a stale
+    layout."""
+    create_table(conn, name, columns, recreate_if_changed=True)
+
+
 def count_rows(conn: duckdb.DuckDBPyConnection, name: str) -> int:
     (rows,) = fetch_one(conn, f"SELECT count(*) FROM {table(name)}")
     return int(rows)

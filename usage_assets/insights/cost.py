@@ -2,12 +2,25 @@
 `circleci_insights.team_chargeback` (per month, team and project).
 
 A day's credits cost the price of the `price_per_credit.csv` range that covers the day (ranges never
-overlap; a contract change is a new range, so history keeps the price it was billed at). A day no
+overlap; a contract change is a new range, so history keeps the price it was priced at). A day no
 range covers has an empty price and cost; the asset reports such days. A project's team comes from
 `team_mapping.csv` by project name, "unassigned" when it is not listed (or there is no file).
 
-These are estimates from the usage export, which is what CircleCI bills from; the invoice also has
-plan fees, seats and discounts that are not in it.
+Each row is one **cost line** (`cost_line`):
+
+* `job_runs`: a project's **job credits** (total minus seat credits, `vocabulary.JOB_CREDITS_SQL`),
+  one row per day and project (per month, team and project in the chargeback);
+* `seat_fees`: the organization's seat credits (USER_CREDITS: 25,000 per active user, deducted once
+  per billing cycle) on the days the export carries them, with no project and no team. Seats are
+  not any project's spend, wherever the export happened to put them, so no project is charged
+  for them; they are priced at the day's price like any credit.
+
+Job credits plus seat credits add up to `daily_usage`'s total credits (the `sane` check).
+
+The figures are **estimates** from the usage export (credits times your price file), not an
+invoice. CircleCI's Plan Usage page (Plan > Plan Usage) is the source of truth for billing: CircleCI
+says the Usage API and the Plans UI "may present different data", and the invoice also has plan
+fees and discounts that the export does not hold.
 """
 
 from __future__ import annotations
@@ -18,8 +31,9 @@ from datetime import date
 
 import duckdb
 
+from usage_assets.circleci.vocabulary import JOB_CREDITS_SQL, SEAT_CREDITS_SQL
 from usage_assets.ingest.duckdb_sql import fetch_one
-from usage_assets.insights.common import create_table, replace_all, table
+from usage_assets.insights.common import create_rebuilt_table, replace_all, table
 from usage_assets.insights.daily_usage import DAILY_USAGE
 from usage_assets.insights.reference_data import UNASSIGNED_TEAM, PricePeriod, TeamAssignment
 
@@ -28,14 +42,21 @@ CHARGEBACK_NAME = "team_chargeback"
 CREDIT_COSTS = table(COSTS_NAME)
 TEAM_CHARGEBACK = table(CHARGEBACK_NAME)
 
+# The two cost lines (see the module docstring).
+JOB_RUNS_LINE = "job_runs"
+SEAT_FEES_LINE = "seat_fees"
+# What a per-team listing shows for the seat-fee line, which has no team.
+SEAT_FEES_LABEL = "seat fees (organization)"
+
 COST_COLUMNS: dict[str, str] = {
     "usage_date": "DATE",
     "organization_id": "VARCHAR",
     "organization_name": "VARCHAR",
-    "project_id": "VARCHAR",
+    "cost_line": "VARCHAR",  # job_runs or seat_fees
+    "project_id": "VARCHAR",  # null on the seat_fees line
     "project_name": "VARCHAR",
-    "team": "VARCHAR",
-    "total_credits": "DOUBLE",
+    "team": "VARCHAR",  # null on the seat_fees line
+    "credits": "DOUBLE",  # job credits on job_runs lines, seat credits on seat_fees lines
     "currency": "VARCHAR",
     "price_per_credit": "DOUBLE",
     "cost": "DOUBLE",
@@ -47,12 +68,13 @@ CHARGEBACK_COLUMNS: dict[str, str] = {
     "team": "VARCHAR",
     "organization_id": "VARCHAR",
     "organization_name": "VARCHAR",
+    "cost_line": "VARCHAR",
     "project_id": "VARCHAR",
     "project_name": "VARCHAR",
     "currency": "VARCHAR",
-    "total_credits": "DOUBLE",
+    "credits": "DOUBLE",
     "cost": "DOUBLE",
-    "share_of_team_cost": "DOUBLE",
+    "share_of_team_cost": "DOUBLE",  # null on the seat_fees line
     "insights_run_id": "VARCHAR",
     "refreshed_at": "TIMESTAMPTZ",
 }
@@ -60,8 +82,9 @@ CHARGEBACK_COLUMNS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class ProjectCost:
-    """A project's usage over a window: job runs and credits (daily_usage), team and estimated
-    cost (credit_costs; no cost without a price, and no team before credit_costs is built)."""
+    """A project's usage over a window: job runs and job credits (daily_usage, seat fees left
+    out), team and estimated cost (credit_costs' job_runs lines; no cost without a price, and no
+    team before credit_costs is built)."""
 
     organization: str
     project: str
@@ -75,21 +98,22 @@ class ProjectCost:
 def top_projects(
     conn: duckdb.DuckDBPyConnection, first: date, last: date, limit: int
 ) -> list[ProjectCost]:
-    """The projects with the most credits in [first, last], most first: the one answer to "top
-    projects by credits" for asset metadata, the report and the demo alike. Runs and credits come
-    from daily_usage (the `sane` check on credit_costs holds its credits equal to them), team and
-    cost from credit_costs where it has the project (else "unassigned", no cost). Both tables must
-    exist (`daily_usage.ensure_table`, `ensure_tables`); credit_costs may still be empty."""
+    """The projects with the most job credits in [first, last], most first: the one answer to
+    "top projects by credits" for asset metadata, the report and the demo alike. Runs and job
+    credits come from daily_usage (the `sane` check on credit_costs holds its credits equal to
+    them), team and cost from credit_costs' job_runs lines where it has the project (else
+    "unassigned", no cost). Both tables must exist (`daily_usage.ensure_table`, `ensure_tables`);
+    credit_costs may still be empty."""
     rows = conn.execute(
         f"""WITH usage AS (
             SELECT organization_id, any_value(organization_name) AS organization_name,
-                project_name, sum(job_runs) AS job_runs, sum(total_credits) AS credits
+                project_name, sum(job_runs) AS job_runs, sum({JOB_CREDITS_SQL}) AS credits
             FROM {DAILY_USAGE} WHERE usage_date BETWEEN ? AND ?
             GROUP BY organization_id, project_name
         ), priced AS (
             SELECT organization_id, project_name, any_value(team) AS team, sum(cost) AS cost,
                 any_value(currency) AS currency
-            FROM {CREDIT_COSTS} WHERE usage_date BETWEEN ? AND ?
+            FROM {CREDIT_COSTS} WHERE usage_date BETWEEN ? AND ? AND cost_line = ?
             GROUP BY organization_id, project_name
         )
         SELECT u.organization_name, coalesce(u.project_name, ''), coalesce(p.team, ?), u.job_runs,
@@ -99,7 +123,7 @@ def top_projects(
             ON p.organization_id IS NOT DISTINCT FROM u.organization_id
             AND p.project_name IS NOT DISTINCT FROM u.project_name
         ORDER BY u.credits DESC, u.project_name LIMIT ?""",
-        [first, last, first, last, UNASSIGNED_TEAM, limit],
+        [first, last, first, last, JOB_RUNS_LINE, UNASSIGNED_TEAM, limit],
     ).fetchall()
     return [
         ProjectCost(
@@ -116,17 +140,47 @@ def top_projects(
 
 
 @dataclass(frozen=True)
+class SeatFees:
+    """An organization's seat fees over a window: the org-level line, in no project's figures."""
+
+    organization: str
+    credits: float
+    cost: float | None
+    currency: str | None
+
+
+def seat_fees(conn: duckdb.DuckDBPyConnection, first: date, last: date) -> list[SeatFees]:
+    """Seat credits and their cost per organization (and currency) in [first, last], from
+    credit_costs' seat_fees lines; only organizations that have any. credit_costs must exist."""
+    return [
+        SeatFees(str(org), float(credits), None if money is None else float(money), currency)
+        for org, credits, money, currency in conn.execute(
+            f"SELECT any_value(organization_name), sum(credits), sum(cost), currency"
+            f" FROM {CREDIT_COSTS} WHERE usage_date BETWEEN ? AND ? AND cost_line = ?"
+            " GROUP BY organization_id, currency ORDER BY 1, currency",
+            [first, last, SEAT_FEES_LINE],
+        ).fetchall()
+    ]
+
+
+@dataclass(frozen=True)
 class CostResult:
     rows: int
-    total_credits: float
+    job_credits: float
+    seat_credits: float
     total_cost_by_currency: dict[str, float]
     days_without_price: int
     unassigned_projects: list[str]
 
+    @property
+    def total_credits(self) -> float:
+        """Job plus seat credits: daily_usage's total credits."""
+        return self.job_credits + self.seat_credits
+
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    create_table(conn, COSTS_NAME, COST_COLUMNS)
-    create_table(conn, CHARGEBACK_NAME, CHARGEBACK_COLUMNS)
+    create_rebuilt_table(conn, COSTS_NAME, COST_COLUMNS)
+    create_rebuilt_table(conn, CHARGEBACK_NAME, CHARGEBACK_COLUMNS)
 
 
 def _register(
@@ -162,22 +216,35 @@ def refresh_costs(
         conn,
         COSTS_NAME,
         f"""
-        SELECT u.usage_date, u.organization_id, any_value(u.organization_name), u.project_id,
-            any_value(u.project_name), coalesce(any_value(t.team), '{UNASSIGNED_TEAM}'),
-            sum(u.total_credits), p.currency, p.price_per_credit,
-            sum(u.total_credits) * p.price_per_credit, ?, now()
-        FROM {DAILY_USAGE} u
-        LEFT JOIN _teams t ON t.project_name = u.project_name
+        WITH lines AS (
+            SELECT usage_date, organization_id, organization_name, ? AS cost_line, project_id,
+                project_name, {JOB_CREDITS_SQL} AS credits
+            FROM {DAILY_USAGE}
+            UNION ALL
+            SELECT usage_date, organization_id, organization_name, ?, NULL, NULL,
+                {SEAT_CREDITS_SQL}
+            FROM {DAILY_USAGE} WHERE {SEAT_CREDITS_SQL} <> 0
+        )
+        SELECT l.usage_date, l.organization_id, any_value(l.organization_name), l.cost_line,
+            l.project_id, any_value(l.project_name),
+            CASE WHEN l.cost_line = ? THEN coalesce(any_value(t.team), '{UNASSIGNED_TEAM}') END,
+            sum(l.credits), p.currency, p.price_per_credit,
+            sum(l.credits) * p.price_per_credit, ?, now()
+        FROM lines l
+        LEFT JOIN _teams t ON t.project_name = l.project_name
         LEFT JOIN _prices p
-            ON u.usage_date >= p.valid_from AND (p.valid_to IS NULL OR u.usage_date <= p.valid_to)
-        GROUP BY u.usage_date, u.organization_id, u.project_id, p.currency, p.price_per_credit
+            ON l.usage_date >= p.valid_from AND (p.valid_to IS NULL OR l.usage_date <= p.valid_to)
+        GROUP BY l.usage_date, l.organization_id, l.cost_line, l.project_id, p.currency,
+            p.price_per_credit
         """,
-        [run_id],
+        [JOB_RUNS_LINE, SEAT_FEES_LINE, JOB_RUNS_LINE, run_id],
     )
-    credits, missing = fetch_one(
+    job_credits, seat_credits, missing = fetch_one(
         conn,
-        f"SELECT coalesce(sum(total_credits), 0),"
+        f"SELECT coalesce(sum(credits) FILTER (WHERE cost_line = ?), 0),"
+        f" coalesce(sum(credits) FILTER (WHERE cost_line = ?), 0),"
         f" count(DISTINCT usage_date) FILTER (WHERE price_per_credit IS NULL) FROM {CREDIT_COSTS}",
+        [JOB_RUNS_LINE, SEAT_FEES_LINE],
     )
     by_currency = {
         str(currency): float(cost)
@@ -193,11 +260,15 @@ def refresh_costs(
             [UNASSIGNED_TEAM],
         ).fetchall()
     ]
-    return CostResult(rows, float(credits), by_currency, int(missing), unassigned)
+    return CostResult(
+        rows, float(job_credits), float(seat_credits), by_currency, int(missing), unassigned
+    )
 
 
 def refresh_chargeback(conn: duckdb.DuckDBPyConnection, run_id: str) -> int:
-    """Monthly credits and cost per team and project, from `credit_costs`."""
+    """Monthly credits and cost per team and project, from `credit_costs`: its job_runs lines per
+    team and project, its seat_fees lines as one org-level row per month (no team, no project, no
+    share), so a month's chargeback still adds up to all its credits."""
     ensure_tables(conn)
     return replace_all(
         conn,
@@ -205,14 +276,18 @@ def refresh_chargeback(conn: duckdb.DuckDBPyConnection, run_id: str) -> int:
         f"""
         WITH monthly AS (
             SELECT date_trunc('month', usage_date)::DATE AS month, team, organization_id,
-                any_value(organization_name) AS organization_name, project_id,
+                any_value(organization_name) AS organization_name, cost_line, project_id,
                 any_value(project_name) AS project_name, currency,
-                sum(total_credits) AS total_credits, sum(cost) AS cost
+                sum(credits) AS credits, sum(cost) AS cost
             FROM {CREDIT_COSTS}
-            GROUP BY month, team, organization_id, project_id, currency
+            GROUP BY month, team, organization_id, cost_line, project_id, currency
         )
-        SELECT *, cost / nullif(sum(cost) OVER (PARTITION BY month, team, currency), 0), ?, now()
+        SELECT *,
+            CASE WHEN cost_line = ? THEN
+                cost / nullif(sum(cost) OVER (PARTITION BY month, team, cost_line, currency), 0)
+            END,
+            ?, now()
         FROM monthly
         """,
-        [run_id],
+        [JOB_RUNS_LINE, run_id],
     )

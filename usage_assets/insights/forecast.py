@@ -1,8 +1,9 @@
 """`circleci_insights.credit_forecast`: month-to-date and projected month-end credits.
 
-For each organization and each project, as of the last loaded day (`as_of`, normally yesterday):
+For each organization and each project, as of the last loaded day (`as_of`, normally yesterday),
+on **job credits** (total minus seat credits, `vocabulary.JOB_CREDITS_SQL`):
 
-* `mtd_credits`: credits from the first of as_of's month through as_of.
+* `mtd_credits`: job credits from the first of as_of's month through as_of.
 * The run rate is **weekday-aware**: CI burns far less on weekends, so a flat daily average would
   over-forecast a month ending in weekends and under-forecast one ending in weekdays. For each day
   of the week, the rate is the average credits of that weekday over the trailing 28 loaded days
@@ -10,8 +11,17 @@ For each organization and each project, as of the last loaded day (`as_of`, norm
   no sample yet (less than a week loaded) takes the average of all trailing days.
 * `projected_month_credits` = mtd_credits + the rate of each remaining day's weekday, summed over
   the days after as_of to the month's end.
+* Seat fees (USER_CREDITS, 25,000 per active user) are a once-per-billing-cycle deduction, not a
+  daily run rate: extrapolating a seat day by its weekday would invent seats. So they are in no
+  projection. An organization's row shows them as a separate known line, `mtd_seat_credits`: the
+  seat credits the export carries from the first of the month through as_of (null on project
+  rows, which never carry seats). The org's month so far in all credits is mtd_credits +
+  mtd_seat_credits.
 * Against `budgets.csv` (optional): `budget_status` is `over_budget` when the projection (or what is
-  already spent) exceeds the budget, `on_track` otherwise, `no_budget` without one.
+  already spent) exceeds the budget, `on_track` otherwise, `no_budget` without one. Budgets, the
+  organization's too, are compared with **job credits only**: that is what CI usage moves, and a
+  seat deduction landing on one day would otherwise flip an org to over budget overnight. A budget
+  meant for the whole plan should leave the seat fees out of its figure.
 """
 
 from __future__ import annotations
@@ -23,8 +33,9 @@ from datetime import date, timedelta
 
 import duckdb
 
+from usage_assets.circleci.vocabulary import JOB_CREDITS_SQL, SEAT_CREDITS_SQL
 from usage_assets.ingest.duckdb_sql import fetch_one
-from usage_assets.insights.common import create_table, replace_all_rows, table
+from usage_assets.insights.common import create_rebuilt_table, replace_all_rows, table
 from usage_assets.insights.daily_usage import DAILY_USAGE
 from usage_assets.insights.reference_data import Budget
 
@@ -44,7 +55,8 @@ COLUMNS: dict[str, str] = {
     "organization_name": "VARCHAR",
     "project_id": "VARCHAR",
     "project_name": "VARCHAR",
-    "mtd_credits": "DOUBLE",
+    "mtd_credits": "DOUBLE",  # job credits
+    "mtd_seat_credits": "DOUBLE",  # organization rows only: seat fees this month, not projected
     "days_elapsed": "BIGINT",
     "days_in_month": "BIGINT",
     "trailing_days": "BIGINT",
@@ -131,7 +143,7 @@ def find_budget(
 
 
 def ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
-    create_table(conn, NAME, COLUMNS)
+    create_rebuilt_table(conn, NAME, COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -153,10 +165,12 @@ def refresh(
     if as_of is not None:
         since = min(as_of.replace(day=1), as_of - timedelta(days=TRAILING_DAYS - 1))
         series: dict[tuple[str, str, str | None, str | None], dict[date, float]] = {}
-        for org_id, org_name, project_id, project_name, day, credits in conn.execute(
+        seats_mtd: dict[str, float] = {}
+        for org_id, org_name, project_id, project_name, day, credits, seats in conn.execute(
             f"""
             SELECT organization_id, any_value(organization_name), project_id,
-                any_value(project_name), usage_date, sum(total_credits)
+                any_value(project_name), usage_date, sum({JOB_CREDITS_SQL}),
+                sum({SEAT_CREDITS_SQL})
             FROM {DAILY_USAGE} WHERE usage_date BETWEEN ? AND ?
             GROUP BY GROUPING SETS (
                 (organization_id, usage_date), (organization_id, project_id, usage_date))
@@ -165,6 +179,8 @@ def refresh(
         ).fetchall():
             key = (org_id, org_name, project_id, project_name if project_id is not None else None)
             series.setdefault(key, {})[day] = float(credits)
+            if project_id is None and day >= as_of.replace(day=1):
+                seats_mtd[org_id] = seats_mtd.get(org_id, 0.0) + float(seats)
         # Organizations first, then their projects by name.
         for key in sorted(series, key=lambda k: (k[1] or "", k[2] is not None, k[3] or "")):
             org_id, org_name, project_id, project_name = key
@@ -183,6 +199,7 @@ def refresh(
                     project_id,
                     project_name,
                     result.mtd_credits,
+                    None if project_id is not None else seats_mtd.get(org_id, 0.0),
                     result.days_elapsed,
                     result.days_in_month,
                     result.trailing_days,

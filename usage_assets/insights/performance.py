@@ -23,7 +23,7 @@ import duckdb
 from usage_assets.circleci.vocabulary import CANCELED_STATUS, SUCCESS_STATUS
 from usage_assets.ingest.duckdb_sql import fetch_one, transaction
 from usage_assets.ingest.job_runs_table import JOB_RUNS
-from usage_assets.insights.common import FAILURE_SQL, create_table, table
+from usage_assets.insights.common import FAILURE_SQL, create_rebuilt_table, table
 from usage_assets.insights.reference_data import DefaultBranch
 from usage_assets.insights.workflow_runs import WORKFLOW_RUNS
 
@@ -306,9 +306,8 @@ def _prepare(
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    # Rebuilt whole on every refresh, so a table of an older shape is simply recreated.
-    create_table(conn, WORKFLOW_NAME, WORKFLOW_COLUMNS, recreate_if_changed=True)
-    create_table(conn, JOB_NAME, JOB_COLUMNS, recreate_if_changed=True)
+    create_rebuilt_table(conn, WORKFLOW_NAME, WORKFLOW_COLUMNS)
+    create_rebuilt_table(conn, JOB_NAME, JOB_COLUMNS)
 
 
 def refresh(

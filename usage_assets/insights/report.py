@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from usage_assets.circleci.vocabulary import JOB_CREDITS_SQL, SEAT_CREDITS_SQL
 from usage_assets.ingest.duckdb_sql import fetch_one
 from usage_assets.insights import (
     anomalies,
@@ -30,6 +31,7 @@ from usage_assets.insights.common import table
 from usage_assets.insights.daily_usage import DAILY_USAGE
 
 TOP_PROJECTS_IN_CHART = 8
+SEAT_FEES_SERIES = "seat fees"
 TABLE_ROWS = 15
 RECENT_DAYS = 30
 
@@ -98,6 +100,7 @@ class ReportData:
     weekly: list[performance.WeeklyPoint] = field(default_factory=list)
     workflows: list[WorkflowRow] = field(default_factory=list)
     top_projects: list[cost.ProjectCost] = field(default_factory=list)
+    seat_fees: list[cost.SeatFees] = field(default_factory=list)
     sizing: list[SizingRow] = field(default_factory=list)
     saved_credits_per_month: float = 0.0
     unknown_classes: list[str] = field(default_factory=list)
@@ -136,6 +139,7 @@ def collect(conn: duckdb.DuckDBPyConnection, now: datetime | None = None) -> Rep
     data.weekly = performance.weekly_workflow_trend(conn)
     recent = max(first, last - timedelta(days=RECENT_DAYS - 1))
     data.top_projects = cost.top_projects(conn, recent, last, TABLE_ROWS)
+    data.seat_fees = cost.seat_fees(conn, recent, last)
     data.workflows = [
         WorkflowRow(str(p), str(w), int(r), sr, p50, p95, float(t), float(c), float(fc), pt, st)
         for p, w, r, sr, p50, p95, t, c, fc, pt, st in conn.execute(
@@ -188,10 +192,11 @@ def collect(conn: duckdb.DuckDBPyConnection, now: datetime | None = None) -> Rep
     data.teams = [
         TeamRow(str(t), float(c), None if m is None else float(m), cur)
         for t, c, m, cur in conn.execute(
-            f"""SELECT team, sum(total_credits) AS credits, sum(cost), any_value(currency)
+            f"""SELECT coalesce(team, ?) AS who, sum(credits) AS credits, sum(cost),
+                any_value(currency)
             FROM {cost.TEAM_CHARGEBACK} WHERE month = ?
-            GROUP BY team ORDER BY credits DESC""",
-            [last.replace(day=1)],
+            GROUP BY who ORDER BY credits DESC""",
+            [cost.SEAT_FEES_LABEL, last.replace(day=1)],
         ).fetchall()
     ]
     data.anomalies = anomalies.detect(conn, recent, last)
@@ -202,23 +207,27 @@ def collect(conn: duckdb.DuckDBPyConnection, now: datetime | None = None) -> Rep
 def _collect_daily(
     conn: duckdb.DuckDBPyConnection, data: ReportData, first: date, last: date
 ) -> None:
+    """Job credits per day of the top projects (the rest as "other"), and the seat fees as their
+    own series: they are no project's spend, but the day's stack still adds up to all credits."""
     data.days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     top = [
         str(name)
         for (name,) in conn.execute(
             f"SELECT project_name FROM {DAILY_USAGE} GROUP BY project_name"
-            " ORDER BY sum(total_credits) DESC, project_name LIMIT ?",
+            f" ORDER BY sum({JOB_CREDITS_SQL}) DESC, project_name LIMIT ?",
             [TOP_PROJECTS_IN_CHART],
         ).fetchall()
     ]
     index = {day: i for i, day in enumerate(data.days)}
-    by_name: dict[str, list[float]] = {name: [0.0] * len(data.days) for name in [*top, "other"]}
-    for project, day, credits in conn.execute(
-        f"SELECT project_name, usage_date, sum(total_credits) FROM {DAILY_USAGE}"
-        " GROUP BY project_name, usage_date"
+    names = [*top, "other", SEAT_FEES_SERIES]
+    by_name: dict[str, list[float]] = {name: [0.0] * len(data.days) for name in names}
+    for project, day, credits, seats in conn.execute(
+        f"SELECT project_name, usage_date, sum({JOB_CREDITS_SQL}), sum({SEAT_CREDITS_SQL})"
+        f" FROM {DAILY_USAGE} GROUP BY project_name, usage_date"
     ).fetchall():
         name = project if project in top else "other"
         by_name[name][index[day]] += float(credits)
+        by_name[SEAT_FEES_SERIES][index[day]] += float(seats)
     data.daily_series = [(name, values) for name, values in by_name.items() if any(values)]
 
 
@@ -364,7 +373,12 @@ def _daily_credits(data: ReportData) -> list[str]:
 
 
 def _top_projects(data: ReportData) -> list[str]:
-    """The most expensive projects of the recent days, with their team and estimated cost."""
+    """The most expensive projects of the recent days, with their team and estimated cost, then
+    the seat fees, which are the organization's and in no project's figures."""
+    seats = "; ".join(
+        f"{escape(s.organization)} {_num(s.credits)} credits ({_money(s.cost, s.currency)})"
+        for s in data.seat_fees
+    )
     return [
         f"<h2>Top projects, last {RECENT_DAYS} days</h2>",
         _table(
@@ -381,6 +395,8 @@ def _top_projects(data: ReportData) -> list[str]:
             ],
             {3, 4},
         ),
+        '<p class="muted">Job credits: total credits minus seat fees (USER_CREDITS). Seat fees, '
+        f"an organization-level line, in no project: {seats or 'none'}.</p>",
     ]
 
 
@@ -584,6 +600,8 @@ def _forecast(data: ReportData) -> list[str]:
             ],
             {3, 4, 5},
         ),
+        '<p class="muted">In job credits, as are the budgets: seat fees are deducted once per '
+        "billing cycle, so they are not projected (the month's so far: mtd_seat_credits).</p>",
     ]
 
 
@@ -624,8 +642,9 @@ def _anomalies(data: ReportData) -> list[str]:
 def _footer() -> list[str]:
     """Where the definitions are and what the costs are based on; closes the document."""
     return [
-        '<p class="muted">Definitions: see the README\'s Insights section. Costs are estimates: '
-        "credits times the price in price_per_credit.csv.</p></body></html>"
+        '<p class="muted">Definitions: see the README\'s Insights section. Costs are estimates '
+        "from the usage export: credits times the price in price_per_credit.csv. CircleCI's Plan "
+        "Usage page is the source of truth for billing.</p></body></html>"
     ]
 
 

@@ -37,7 +37,7 @@ import duckdb
 from usage_assets.ingest.duckdb_sql import fetch_one
 from usage_assets.ingest.job_runs_rules import RuleResult
 from usage_assets.ingest.job_runs_table import JOB_RUNS
-from usage_assets.insights.common import SCHEMA, create_table, replace_all_rows, table
+from usage_assets.insights.common import SCHEMA, create_rebuilt_table, replace_all_rows, table
 from usage_assets.insights.reference_data import ANY_CLASS, ResourceClass
 
 NAME = "resource_class_rates"
@@ -309,7 +309,7 @@ class RatesResult:
 
 
 def ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
-    create_table(conn, NAME, COLUMNS)
+    create_rebuilt_table(conn, NAME, COLUMNS)
 
 
 def refresh(

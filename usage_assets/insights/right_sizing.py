@@ -40,7 +40,7 @@ import duckdb
 from usage_assets.ingest.duckdb_sql import fetch_one
 from usage_assets.ingest.job_runs_table import JOB_RUNS
 from usage_assets.insights import resource_class_rates
-from usage_assets.insights.common import create_table, replace_all_rows, table
+from usage_assets.insights.common import create_rebuilt_table, replace_all_rows, table
 from usage_assets.insights.reference_data import PricePeriod, ResourceClass
 from usage_assets.insights.resource_class_rates import ClassRate, ResourceClassCatalog, rate_used
 
@@ -226,7 +226,7 @@ class RightSizingResult:
 
 
 def ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
-    create_table(conn, NAME, COLUMNS)
+    create_rebuilt_table(conn, NAME, COLUMNS)
 
 
 def refresh(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from usage_assets.circleci.vocabulary import SEAT_CREDITS_SQL
 from usage_assets.ingest.duckdb_sql import fetch_one
 from usage_assets.ingest.job_runs_rules import RuleResult
 from usage_assets.ingest.job_runs_table import JOB_RUNS
@@ -241,37 +242,55 @@ def right_sizing_sane(conn: duckdb.DuckDBPyConnection) -> RuleResult:
 
 def credit_costs_sane(conn: duckdb.DuckDBPyConnection) -> RuleResult:
     name = cost.COSTS_NAME
-    problems = _duplicates(conn, name, ["usage_date", "organization_id", "project_id"])
+    problems = _duplicates(conn, name, ["usage_date", "organization_id", "cost_line", "project_id"])
     problems += _violations(
         conn,
         name,
         [
             (
                 "a cost that is not credits x price",
-                "abs(cost - total_credits * price_per_credit) > 1e-6",
+                "abs(cost - credits * price_per_credit) > 1e-6",
             ),
             ("a negative cost", "cost < 0"),
+            (
+                "an unknown cost line, or a seat-fee line charged to a project or team",
+                f"cost_line NOT IN ('{cost.JOB_RUNS_LINE}', '{cost.SEAT_FEES_LINE}')"
+                f" OR (cost_line = '{cost.SEAT_FEES_LINE}'"
+                " AND (project_id IS NOT NULL OR team IS NOT NULL))",
+            ),
         ],
     )
-    (difference,) = fetch_one(
+    # Job lines plus seat lines are all of daily_usage's credits, and the seat lines are exactly
+    # its seat credits (so no seat credit hides in a project's job line).
+    total_difference, seat_difference = fetch_one(
         conn,
-        f"SELECT abs((SELECT coalesce(sum(total_credits), 0) FROM {cost.CREDIT_COSTS})"
-        f" - (SELECT coalesce(sum(total_credits), 0) FROM {daily_usage.DAILY_USAGE}))",
+        f"""SELECT abs(c.credits - d.credits), abs(c.seats - d.seats) FROM
+            (SELECT coalesce(sum(credits), 0) AS credits,
+                coalesce(sum(credits) FILTER (WHERE cost_line = '{cost.SEAT_FEES_LINE}'), 0)
+                    AS seats
+             FROM {cost.CREDIT_COSTS}) c,
+            (SELECT coalesce(sum(total_credits), 0) AS credits,
+                coalesce(sum({SEAT_CREDITS_SQL}), 0) AS seats
+             FROM {daily_usage.DAILY_USAGE}) d""",
     )
-    if difference > _TOLERANCE:
+    if total_difference > _TOLERANCE:
         problems.append(_Violation("credits that do not add up to daily_usage (total)", 1))
+    if seat_difference > _TOLERANCE:
+        problems.append(
+            _Violation("seat-fee lines that differ from daily_usage's user_credits (total)", 1)
+        )
     return _result(conn, name, problems)
 
 
 def team_chargeback_sane(conn: duckdb.DuckDBPyConnection) -> RuleResult:
     name = cost.CHARGEBACK_NAME
     problems = _duplicates(
-        conn, name, ["month", "team", "organization_id", "project_id", "currency"]
+        conn, name, ["month", "team", "organization_id", "cost_line", "project_id", "currency"]
     )
     (difference,) = fetch_one(
         conn,
-        f"SELECT abs((SELECT coalesce(sum(total_credits), 0) FROM {cost.TEAM_CHARGEBACK})"
-        f" - (SELECT coalesce(sum(total_credits), 0) FROM {cost.CREDIT_COSTS}))",
+        f"SELECT abs((SELECT coalesce(sum(credits), 0) FROM {cost.TEAM_CHARGEBACK})"
+        f" - (SELECT coalesce(sum(credits), 0) FROM {cost.CREDIT_COSTS}))",
     )
     if difference > _TOLERANCE:
         problems.append(_Violation("credits that do not add up to credit_costs (total)", 1))
@@ -286,7 +305,7 @@ def credit_forecast_sane(conn: duckdb.DuckDBPyConnection) -> RuleResult:
         name,
         [
             ("a projection below month-to-date", "projected_month_credits < mtd_credits - 1e-6"),
-            ("negative credits", "mtd_credits < 0"),
+            ("negative credits", "mtd_credits < 0 OR mtd_seat_credits < 0"),
             ("days elapsed outside the month", "days_elapsed < 1 OR days_elapsed > days_in_month"),
         ],
     )

@@ -74,3 +74,20 @@ def test_detect_reads_daily_usage(conn: duckdb.DuckDBPyConnection) -> None:
     ]
     # Weekends had no usage at all: zero, not an anomaly.
     assert anomalies.detect(conn, FIRST, THURSDAY - timedelta(days=1)) == []
+
+
+def test_a_seat_fee_on_a_project_day_does_not_fire(conn: duckdb.DuckDBPyConnection) -> None:
+    """Weekdays at 100 credits; on Thursday the export puts a 25,000-credit seat fee on one of
+    web's job rows. Judged on job credits, Thursday is 100 against a norm of 100: no anomaly."""
+    days = [FIRST + timedelta(days=i) for i in range(29)]
+    rows = [job(day=day, compute_credits=100) for day in days if day.weekday() < 5]
+    rows.append(job(day=THURSDAY, compute_credits=0, user_credits=25_000))
+    insert(conn, rows)
+    daily_usage.refresh(conn, FIRST, THURSDAY, "run-0")
+    assert anomalies.detect(conn, THURSDAY, THURSDAY) == []
+    # A real spike on the same day still fires, at its job credits (100 + 300), not 25,400.
+    insert(conn, [job(day=THURSDAY, compute_credits=300)])
+    daily_usage.refresh(conn, THURSDAY, THURSDAY, "run-1")
+    assert anomalies.detect(conn, THURSDAY, THURSDAY) == [
+        Anomaly(THURSDAY, "acme", "web", 400.0, 100.0)
+    ]

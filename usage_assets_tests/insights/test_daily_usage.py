@@ -127,10 +127,10 @@ def test_top_projects_keep_team_and_cost_of_a_project_without_a_name(
     daily_usage.refresh(loaded, DAY, NEXT, "run-1")
     cost.ensure_tables(loaded)
     loaded.execute(
-        f"INSERT INTO {cost.CREDIT_COSTS} (usage_date, organization_id, project_name, team,"
-        " total_credits, currency, cost) SELECT ?, organization_id, NULL, 'ops', 900, 'USD', 0.54"
-        f" FROM {DAILY_USAGE} WHERE project_name IS NULL LIMIT 1",
-        [DAY],
+        f"INSERT INTO {cost.CREDIT_COSTS} (usage_date, organization_id, cost_line, project_name,"
+        " team, credits, currency, cost) SELECT ?, organization_id, ?, NULL, 'ops', 900, 'USD',"
+        f" 0.54 FROM {DAILY_USAGE} WHERE project_name IS NULL LIMIT 1",
+        [DAY, cost.JOB_RUNS_LINE],
     )
     (first, *_) = cost.top_projects(loaded, DAY, NEXT, 10)
     assert (first.project, first.team, first.cost, first.currency) == ("", "ops", 0.54, "USD")

@@ -114,3 +114,43 @@ def test_the_table_per_organization_and_project(conn: duckdb.DuckDBPyConnection)
 def test_an_empty_warehouse_has_no_forecast(conn: duckdb.DuckDBPyConnection) -> None:
     daily_usage.ensure_table(conn)
     assert forecast.refresh(conn, "run-1", []).rows == 0
+
+
+def test_a_seat_fee_is_a_known_org_line_not_a_run_rate(conn: duckdb.DuckDBPyConnection) -> None:
+    """The same usage as above, plus a 25,000-credit seat fee the export put on a web job row on
+    Tuesday: no projection moves, and the org row shows the fee as month-to-date seat credits."""
+    monday = date(2026, 11, 16)
+    tuesday = monday + timedelta(days=1)
+    insert(
+        conn,
+        [
+            job(day=monday, compute_credits=160),
+            job(day=tuesday, compute_credits=100),
+            job(day=tuesday, compute_credits=0, user_credits=25_000),
+            job(day=AS_OF, compute_credits=100),
+            job(day=AS_OF, compute_credits=30, project_id="p-api", project_name="api"),
+        ],
+    )
+    daily_usage.refresh(conn, monday, AS_OF, "run-0")
+    # Budgets compare with job credits: the org's 1980 projected is within 2000 (with the seat
+    # fee it would be 26,980, over).
+    budgets = [
+        Budget(date(2026, 11, 1), "acme", None, 2000.0),
+        Budget(date(2026, 11, 1), "acme", "web", 2000.0),
+    ]
+    assert forecast.refresh(conn, "run-1", budgets).over_budget == []
+    rows = conn.execute(
+        "SELECT scope, project_name, mtd_credits, mtd_seat_credits, projected_month_credits,"
+        " budget_status FROM circleci_insights.credit_forecast ORDER BY scope, project_name"
+    ).fetchall()
+    assert rounded(rows) == rounded(
+        [
+            # As without the fee: 390 to date, 1980 projected; the 25,000 apart and not projected.
+            # Counted as usage it would be Tuesday's rate and a third of the mean standing in for
+            # Thursday to Sunday: projected again on Nov 24 and on each of those 8 days.
+            ("organization", None, 390.0, 25_000.0, 1980.0, "on_track"),
+            ("project", "api", 30.0, None, 140.0, "no_budget"),
+            # web: 360 to date, 1840 projected, as above.
+            ("project", "web", 360.0, None, 1840.0, "on_track"),
+        ]
+    )

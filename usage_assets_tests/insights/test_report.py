@@ -176,3 +176,36 @@ def test_the_rates_section(warehouse: duckdb.DuckDBPyConnection) -> None:
         '<td class="num">40</td><td class="num"><span class="bad">400</span></td>'
         "<td>fitted</td></tr>"
     ) in html
+
+
+def test_seat_fees_are_their_own_line_in_the_report(warehouse: duckdb.DuckDBPyConnection) -> None:
+    """A 25,000-credit seat fee on one of web's job rows: web's figures stay its job credits, and
+    the fee shows as its own series, chargeback line and note, at 0.0006 USD = 15.00 USD."""
+    insert(warehouse, [job(day=DAYS[3], compute_credits=0, user_credits=25_000)])
+    daily_usage.refresh(warehouse, DAYS[3], DAYS[3], "run-2")
+    reference = load_reference_data(DEFAULT_REFERENCE_DIR)
+    cost.refresh_costs(warehouse, "run-2", reference.prices, [TeamAssignment("api", "platform")])
+    cost.refresh_chargeback(warehouse, "run-2")
+    data = report.collect(warehouse, now=datetime(2026, 10, 19, tzinfo=UTC))
+    # All credits: 7280 + 25,000; the web series is still 14 x 120 = 1680.
+    assert data.total_credits == 32_280.0
+    series = dict(data.daily_series)
+    assert [name for name, _ in data.daily_series] == ["api", "web", "seat fees"]
+    assert (sum(series["web"]), series["seat fees"][3], sum(series["seat fees"])) == (
+        1680.0,
+        25_000.0,
+        25_000.0,
+    )
+    assert [(p.project, p.credits) for p in data.top_projects] == [("api", 5600.0), ("web", 1680.0)]
+    assert [(s.organization, s.credits, s.currency) for s in data.seat_fees] == [
+        ("acme", 25_000.0, "USD")
+    ]
+    assert data.seat_fees[0].cost == pytest.approx(15.0)
+    assert [(t.team, t.credits) for t in data.teams] == [
+        (cost.SEAT_FEES_LABEL, 25_000.0),
+        ("platform", 5600.0),
+        ("unassigned", 1680.0),
+    ]
+    html = report.render(data)
+    assert "in no project: acme 25,000 credits (15.00 USD)" in html
+    assert "Plan Usage page is the source of truth for billing" in html

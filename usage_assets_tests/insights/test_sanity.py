@@ -49,7 +49,16 @@ def test_coverage(loaded: list[date], passed: bool, missing: int, ranges: str) -
 
 @pytest.fixture
 def built(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    insert(conn, [job(), job(status="failed", seconds=30), job(day=D[1], seconds=90)])
+    insert(
+        conn,
+        [
+            job(),
+            job(status="failed", seconds=30),
+            job(day=D[1], seconds=90),
+            # A seat fee on a job row: the org-level line of credit_costs.
+            job(day=D[1], compute_credits=0, user_credits=25_000),
+        ],
+    )
     daily_usage.refresh(conn, D[0], D[1], "run-1")
     workflow_runs.refresh(conn, D[0], D[1], "run-1")
     performance.refresh(conn, (D[0], D[1]), "run-1")
@@ -78,6 +87,11 @@ def test_freshly_built_tables_are_sane(built: duckdb.DuckDBPyConnection) -> None
     for rule in RULES:
         result = rule(built)
         assert result.passed, result.description
+    # The seat fee is the one seat_fees line; the rest are job_runs lines.
+    assert built.execute(
+        "SELECT cost_line, count(*), sum(credits) FROM circleci_insights.credit_costs"
+        " GROUP BY cost_line ORDER BY cost_line"
+    ).fetchall() == [("job_runs", 2, 30.0), ("seat_fees", 1, 25_000.0)]
 
 
 @pytest.mark.parametrize(
@@ -115,6 +129,25 @@ def test_freshly_built_tables_are_sane(built: duckdb.DuckDBPyConnection) -> None
             "a cost that is not credits x price",
         ),
         (
+            # The seat fee lost: job lines alone are not all of daily_usage's credits.
+            "DELETE FROM circleci_insights.credit_costs WHERE cost_line = 'seat_fees'",
+            sanity.credit_costs_sane,
+            "credits that do not add up to daily_usage (total)",
+        ),
+        (
+            # The seat fee counted as job runs: the total still matches, the seat line does not.
+            "UPDATE circleci_insights.credit_costs SET cost_line = 'job_runs'"
+            " WHERE cost_line = 'seat_fees'",
+            sanity.credit_costs_sane,
+            "seat-fee lines that differ from daily_usage's user_credits",
+        ),
+        (
+            "UPDATE circleci_insights.credit_costs SET project_id = 'p-web', team = 'web'"
+            " WHERE cost_line = 'seat_fees'",
+            sanity.credit_costs_sane,
+            "a seat-fee line charged to a project or team",
+        ),
+        (
             "DELETE FROM circleci_insights.team_chargeback WHERE true",
             sanity.team_chargeback_sane,
             "credits that do not add up to credit_costs",
@@ -123,6 +156,12 @@ def test_freshly_built_tables_are_sane(built: duckdb.DuckDBPyConnection) -> None
             "UPDATE circleci_insights.credit_forecast SET projected_month_credits = -1",
             sanity.credit_forecast_sane,
             "a projection below month-to-date",
+        ),
+        (
+            "UPDATE circleci_insights.credit_forecast SET mtd_seat_credits = -1"
+            " WHERE scope = 'organization'",
+            sanity.credit_forecast_sane,
+            "negative credits",
         ),
     ],
 )

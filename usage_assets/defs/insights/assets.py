@@ -99,7 +99,7 @@ def insights_daily(
                     "credits": dg.MetadataValue.float(refreshed.total_credits),
                     "top_projects": dg.MetadataValue.md(
                         markdown_table(
-                            ["project", "organization", "job runs", "credits"],
+                            ["project", "organization", "job runs", "job credits"],
                             [
                                 [p.project, p.organization, f"{p.job_runs:,}", f"{p.credits:,.0f}"]
                                 for p in top

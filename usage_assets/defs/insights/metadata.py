@@ -171,37 +171,41 @@ def _rate(value: float | None) -> str:
 
 
 def cost_markdown(conn: duckdb.DuckDBPyConnection, loaded: tuple[date, date] | None) -> str:
+    """The top projects by job credits, then each organization's seat fees as its own line."""
     if loaded is None:
         return markdown_table(["project"], [])
     first = max(loaded[0], loaded[1] - timedelta(days=29))
     return markdown_table(
         ["project (last 30 days)", "team", "credits", "cost"],
         [
-            [
-                p.project,
-                p.team,
-                f"{p.credits:,.0f}",
-                f"{p.cost:,.2f} {p.currency}" if p.cost is not None else "no price",
-            ]
-            for p in cost.top_projects(conn, first, loaded[1], TOP_ROWS)
+            *(
+                [p.project, p.team, f"{p.credits:,.0f}", _money(p.cost, p.currency)]
+                for p in cost.top_projects(conn, first, loaded[1], TOP_ROWS)
+            ),
+            *(
+                [
+                    f"seat fees ({s.organization})",
+                    "",
+                    f"{s.credits:,.0f}",
+                    _money(s.cost, s.currency),
+                ]
+                for s in cost.seat_fees(conn, first, loaded[1])
+            ),
         ],
     )
 
 
 def chargeback_markdown(conn: duckdb.DuckDBPyConnection) -> str:
     rows = conn.execute(
-        f"SELECT month, team, sum(total_credits) AS credits, sum(cost), any_value(currency)"
-        f" FROM {cost.TEAM_CHARGEBACK}"
+        f"SELECT month, coalesce(team, ?) AS who, sum(credits) AS credits, sum(cost),"
+        f" any_value(currency) FROM {cost.TEAM_CHARGEBACK}"
         f" WHERE month = (SELECT max(month) FROM {cost.TEAM_CHARGEBACK})"
-        " GROUP BY month, team ORDER BY credits DESC LIMIT ?",
-        [TOP_ROWS],
+        " GROUP BY month, who ORDER BY credits DESC LIMIT ?",
+        [cost.SEAT_FEES_LABEL, TOP_ROWS],
     ).fetchall()
     return markdown_table(
         ["month", "team", "credits", "cost"],
-        [
-            [f"{m:%Y-%m}", t, f"{c:,.0f}", f"{v:,.2f} {cur}" if v is not None else "no price"]
-            for m, t, c, v, cur in rows
-        ],
+        [[f"{m:%Y-%m}", t, f"{c:,.0f}", _money(v, cur)] for m, t, c, v, cur in rows],
     )
 
 
@@ -239,6 +243,10 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
 
 def _pct(value: float | None) -> str:
     return "" if value is None else f"{value * 100:.1f}%"
+
+
+def _money(value: float | None, currency: str | None) -> str:
+    return f"{value:,.2f} {currency}" if value is not None else "no price"
 
 
 def _number(value: float | None) -> str:

@@ -146,6 +146,9 @@ def _credit_costs(run: RollupRun) -> dict[str, Any]:
     return {
         "dagster/row_count": costs.rows,
         "dagster/column_schema": table_schema(cost.COST_COLUMNS),
+        # Job credits (in the project lines) + seat credits (the org-level line) = all credits.
+        "job_credits": dg.MetadataValue.float(costs.job_credits),
+        "seat_credits": dg.MetadataValue.float(costs.seat_credits),
         "total_credits": dg.MetadataValue.float(costs.total_credits),
         "total_cost": ", ".join(
             f"{value:,.2f} {currency}" for currency, value in costs.total_cost_by_currency.items()

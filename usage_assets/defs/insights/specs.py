@@ -155,7 +155,8 @@ ROLLUP_SPECS = [
     ),
     _spec(
         CREDIT_COSTS,
-        "Credits per day, project and team, priced with price_per_credit.csv.",
+        "Estimated cost (price_per_credit.csv) of job credits per day, project and team; seat "
+        "fees as an org-level line. Estimates: CircleCI's Plan Usage page is the billing truth.",
         cost.COST_COLUMNS,
         [DAILY_USAGE],
     ),
@@ -167,8 +168,8 @@ ROLLUP_SPECS = [
     ),
     _spec(
         CREDIT_FORECAST,
-        "Month-to-date and projected month-end credits per organization and project "
-        "(weekday-aware run rate), against budgets.csv.",
+        "Month-to-date and projected month-end job credits per organization and project "
+        "(weekday-aware run rate), against budgets.csv; the org's seat fees so far apart.",
         forecast.COLUMNS,
         [DAILY_USAGE],
         freshness_policy=DAILY_READ_FRESHNESS,
@@ -203,7 +204,10 @@ ROLLUP_CHECKS = [
         "the file lacks the class.",
     ),
     _sane(RIGHT_SIZING, "Unique grain, savings only for downsizes and never negative."),
-    _sane(CREDIT_COSTS, "cost = credits x price, and credits add up to daily_usage."),
+    _sane(
+        CREDIT_COSTS,
+        "cost = credits x price; job plus seat-fee lines add up to daily_usage's credits.",
+    ),
     _sane(TEAM_CHARGEBACK, "Unique grain, and credits add up to credit_costs."),
     _sane(CREDIT_FORECAST, "One row per scope, projection never below month-to-date."),
     dg.AssetCheckSpec(

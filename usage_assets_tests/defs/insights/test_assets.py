@@ -105,7 +105,7 @@ def table_totals(tmp_path: Path) -> tuple[int, int, float, int]:
         row = conn.execute(
             "SELECT (SELECT count(*) FROM circleci.job_runs),"
             " (SELECT sum(job_runs) FROM circleci_insights.daily_usage),"
-            " (SELECT sum(total_credits) FROM circleci_insights.credit_costs),"
+            " (SELECT sum(credits) FROM circleci_insights.credit_costs),"
             " (SELECT count(*) FROM circleci_insights.workflow_runs)"
         ).fetchone()
     assert row is not None
@@ -167,6 +167,12 @@ def test_the_sensors_run_refreshes_the_insights_and_writes_the_report(
         assert "dagster/column_schema" in metadata[name], name
     assert "| project |" in str(metadata["daily_usage"]["top_projects"].value)
     assert metadata["credit_forecast"]["over_budget"].value != "none"  # the 1-credit budget
+    # credit_costs reports job credits and seat credits apart; together, every priced credit.
+    job, seat, total = (
+        float(str(metadata["credit_costs"][key].value))
+        for key in ("job_credits", "seat_credits", "total_credits")
+    )
+    assert (job + seat, total) == (pytest.approx(total), pytest.approx(priced_credits))
     report_path = Path(str(metadata["usage_report"]["report_path"].value))
     assert report_path == tmp_path / "report" / "usage.html" and report_path.is_file()
     assert report_path.read_text().count("<svg") == 4
