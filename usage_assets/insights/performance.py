@@ -21,9 +21,10 @@ Definitions (CircleCI's Insights metrics glossary and Insights API, made exact h
   or a previous period only partly loaded, compares like with like. Empty when the previous
   period has fewer than 7 loaded days (a trend resting on a day or two is noise) or had nothing
   to compare with.
-* **branch_scope**: `all` branches, or only the project's `default` branch. The export has no
-  default-branch column, so a project's default branch is the branch most of its workflow runs ran
-  on, unless `default_branches.csv` names it.
+* **branch_scope**: `all` branches, or only the project's `default` branch: the one
+  `default_branches.csv` names, else CircleCI's (`vcs_info.default_branch`, as the
+  `project_default_branches` asset last fetched it), else `main`/`master`/`trunk` if the project
+  ran on it, else its most frequent branch (see `default_branches`).
 
 Periods are clipped to the loaded days: a month whose first days were never loaded counts only
 its loaded days, so throughput stays a per-day rate.
@@ -42,6 +43,7 @@ from usage_assets.circleci.vocabulary import CANCELED_STATUS, SUCCESS_STATUS
 from usage_assets.ingest.duckdb_sql import fetch_one, transaction
 from usage_assets.ingest.job_runs_table import JOB_RUNS
 from usage_assets.insights.common import FAILURE_SQL, create_table, table
+from usage_assets.insights.default_branches import current as current_default_branches
 from usage_assets.insights.reference_data import DefaultBranch
 from usage_assets.insights.workflow_runs import WORKFLOW_RUNS
 
@@ -241,33 +243,23 @@ def _prepare(
             [[p.label, p.kind, p.start, p.end, p.days, p.previous_label] for p in periods],
         )
     conn.execute(
-        "CREATE OR REPLACE TEMP TABLE _branch_overrides (project_name VARCHAR, default_branch VARCHAR)"
+        "CREATE OR REPLACE TEMP TABLE _default_branches (organization_id VARCHAR,"
+        " project_id VARCHAR, default_branch VARCHAR, default_branch_source VARCHAR)"
     )
-    if overrides:
+    resolved = [r for r in current_default_branches(conn, overrides) if r.resolution.branch]
+    if resolved:
         conn.executemany(
-            "INSERT INTO _branch_overrides VALUES (?, ?)",
-            [[o.project_name, o.default_branch] for o in overrides],
+            "INSERT INTO _default_branches VALUES (?, ?, ?, ?)",
+            [
+                [
+                    r.project.organization_id,
+                    r.project.project_id,
+                    r.resolution.branch,
+                    r.resolution.source,
+                ]
+                for r in resolved
+            ],
         )
-    conn.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _default_branches AS
-        WITH counts AS (
-            SELECT organization_id, project_id, any_value(project_name) AS project_name, branch,
-                count(*) AS runs
-            FROM {WORKFLOW_RUNS} WHERE branch IS NOT NULL
-            GROUP BY organization_id, project_id, branch
-        ),
-        inferred AS (
-            SELECT * FROM counts
-            QUALIFY row_number() OVER (
-                PARTITION BY organization_id, project_id ORDER BY runs DESC, branch
-            ) = 1
-        )
-        SELECT i.organization_id, i.project_id,
-            coalesce(o.default_branch, i.branch) AS default_branch
-        FROM inferred i LEFT JOIN _branch_overrides o USING (project_name)
-        """
-    )
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
