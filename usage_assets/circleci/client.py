@@ -241,7 +241,9 @@ class UsageApiClient:
         # Each segment escaped, the slashes between them kept (the API takes both forms).
         path = "/project/" + "/".join(quote(part, safe="") for part in project_slug.split("/"))
         try:
-            return self._get(path, lambda response: parse_project(_json_body("GET", path, response)))
+            return self._get(
+                path, lambda response: parse_project(_json_body("GET", path, response))
+            )
         except NotFoundError as exc:
             raise ProjectNotFoundError(
                 f"GET {path} -> HTTP 404: no such project, or the token's user may not read it",

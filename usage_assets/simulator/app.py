@@ -92,9 +92,7 @@ class UsageApiSimulator:
                     self.get_export,
                     methods=["GET"],
                 ),
-                Route(
-                    f"{API_PREFIX}/project/{{slug:path}}", self.get_project, methods=["GET"]
-                ),
+                Route(f"{API_PREFIX}/project/{{slug:path}}", self.get_project, methods=["GET"]),
                 Route(
                     f"{DOWNLOAD_PREFIX}/{{org_id}}/{{job_id}}/{{name}}",
                     self.download,

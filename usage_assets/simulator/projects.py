@@ -56,7 +56,7 @@ class SimulatedProject:
 
 def simulated_projects(usage: SyntheticUsage, org_ids: Iterable[str]) -> list[SimulatedProject]:
     """Every project of the given organizations, in the generator's order."""
-    projects = []
+    projects: list[SimulatedProject] = []
     for org_id in sorted(org_ids):
         org = _org_model(usage.seed, usage.rows_per_day, org_id)
         projects.extend(
