@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
@@ -88,9 +89,7 @@ def test_a_project_is_due_once_per_utc_day() -> None:
     }
     assert due([WEB, API, CLI], checks, NOW) == [API, CLI]
     # The same instant in another zone is the same UTC day.
-    assert (
-        due([WEB], checks, NOW.astimezone(ZoneInfo("America/Denver"))) == []
-    )
+    assert due([WEB], checks, NOW.astimezone(ZoneInfo("America/Denver"))) == []
 
 
 class FakeApi:
