@@ -7,6 +7,7 @@ from usage_assets.config import PipelineConfig, current_config
 from usage_assets.defs.freshness import build_freshness_sensor
 from usage_assets.defs.insights.assets import insights_daily, insights_rollups
 from usage_assets.defs.insights.automation import insights_automation_sensor
+from usage_assets.defs.insights.default_branches import project_default_branches
 from usage_assets.defs.resources import (
     CircleCIUsageResource,
     InsightsResource,
@@ -51,7 +52,14 @@ def build_resources(config: PipelineConfig) -> dict[str, dg.ConfigurableResource
 
 config = current_config()
 defs = dg.Definitions(
-    assets=[usage_export_job, raw_usage_files, job_runs, insights_daily, insights_rollups],
+    assets=[
+        usage_export_job,
+        raw_usage_files,
+        job_runs,
+        insights_daily,
+        project_default_branches,
+        insights_rollups,
+    ],
     asset_checks=[job_runs_checks, *job_runs_freshness_checks],
     jobs=[create_usage_export, download_and_load_usage],
     sensors=[

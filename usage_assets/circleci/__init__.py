@@ -19,13 +19,22 @@ from usage_assets.circleci.errors import (
     ForbiddenError,
     InvalidExportRequestError,
     NotFoundError,
+    ProjectNotFoundError,
     RateLimitedError,
     ServerError,
     UnauthorizedError,
     UnexpectedResponseError,
     UsageApiError,
 )
-from usage_assets.circleci.models import ExportJob, ExportState, parse_export_job
+from usage_assets.circleci.models import (
+    ExportJob,
+    ExportState,
+    Project,
+    VcsInfo,
+    parse_export_job,
+    parse_project,
+    project_slug,
+)
 from usage_assets.circleci.window import WindowRules
 
 __all__ = [
@@ -45,6 +54,8 @@ __all__ = [
     "ForbiddenError",
     "InvalidExportRequestError",
     "NotFoundError",
+    "Project",
+    "ProjectNotFoundError",
     "RateLimitedError",
     "RetryPolicy",
     "ServerError",
@@ -52,6 +63,9 @@ __all__ = [
     "UnexpectedResponseError",
     "UsageApiClient",
     "UsageApiError",
+    "VcsInfo",
     "WindowRules",
     "parse_export_job",
+    "parse_project",
+    "project_slug",
 ]

@@ -1,4 +1,5 @@
-"""HTTP client for CircleCI's Usage API (create export, get export, download a part).
+"""HTTP client for CircleCI's Usage API (create export, get export, download a part), and the one
+project call the insights need (get a project, for its default branch).
 
 Only this module speaks HTTP. It validates a create request before sending it (a POST is rate
 limited to about ten a day), retries what is safe to retry (GETs and downloads, on 5xx and
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -34,6 +36,7 @@ from usage_assets.circleci.errors import (
     ForbiddenError,
     InvalidExportRequestError,
     NotFoundError,
+    ProjectNotFoundError,
     RateLimitedError,
     ServerError,
     UnauthorizedError,
@@ -41,7 +44,7 @@ from usage_assets.circleci.errors import (
     UsageApiError,
 )
 from usage_assets.circleci.gzip_check import GzipStreamVerifier
-from usage_assets.circleci.models import ExportJob, parse_export_job
+from usage_assets.circleci.models import ExportJob, Project, parse_export_job, parse_project
 from usage_assets.circleci.redaction import install_log_redaction
 from usage_assets.circleci.timestamps import format_rfc3339, parse_rfc3339, utc_now
 from usage_assets.circleci.vocabulary import is_uuid
@@ -227,8 +230,31 @@ class UsageApiClient:
     def get_export(self, job_id: str) -> ExportJob:
         """GET an export job's state. Each call on a completed job mints fresh download URLs."""
         path = self._org_path(f"usage_export_job/{job_id}")
+        return self._get(path, lambda response: _json_job("GET", path, response))
 
-        def attempt() -> ExportJob:
+    def get_project(self, project_slug: str) -> Project:
+        """GET a project (`{base_url}/project/{project_slug}`), for its `vcs_info.default_branch`.
+
+        The same token, timeouts and retries as get_export. A 404, which CircleCI also answers
+        when the token's user may not see the project, raises ProjectNotFoundError.
+        """
+        # Each segment escaped, the slashes between them kept (the API takes both forms).
+        path = "/project/" + "/".join(quote(part, safe="") for part in project_slug.split("/"))
+        try:
+            return self._get(
+                path, lambda response: parse_project(_json_body("GET", path, response))
+            )
+        except NotFoundError as exc:
+            raise ProjectNotFoundError(
+                f"GET {path} -> HTTP 404: no such project, or the token's user may not read it",
+                status_code=exc.status_code,
+            ) from None
+
+    def _get(self, path: str, parse: Callable[[httpx.Response], _T]) -> _T:
+        """A GET under the API base, retried on 5xx, 429 (within max_retry_after_seconds) and
+        transport failures; other errors are raised as typed errors."""
+
+        def attempt() -> _T:
             try:
                 response = self._http.get(path)
             except httpx.TransportError as exc:
@@ -244,7 +270,7 @@ class UsageApiClient:
                     raise error
                 raise _Retryable(error, wait_seconds=wait)
             _raise_for_status("GET", path, response)
-            return _json_job("GET", path, response)
+            return parse(response)
 
         return self._with_retries(attempt)
 
@@ -422,15 +448,18 @@ def _raise_for_status(method: str, path: str, response: httpx.Response) -> None:
         raise _error_for(method, path, response)
 
 
-def _json_job(method: str, path: str, response: httpx.Response) -> ExportJob:
+def _json_body(method: str, path: str, response: httpx.Response) -> Any:
     try:
-        body = response.json()
+        return response.json()
     except ValueError:
         raise UnexpectedResponseError(
             f"{method} {path} answered HTTP {response.status_code} with a body that is not JSON",
             status_code=response.status_code,
         ) from None
-    return parse_export_job(body)
+
+
+def _json_job(method: str, path: str, response: httpx.Response) -> ExportJob:
+    return parse_export_job(_json_body(method, path, response))
 
 
 @contextmanager

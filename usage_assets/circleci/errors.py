@@ -36,6 +36,11 @@ class NotFoundError(UsageApiError):
     """HTTP 404: unknown organization or export job."""
 
 
+class ProjectNotFoundError(NotFoundError):
+    """HTTP 404 from `GET /project/{slug}`: no such project, or the token's user may not see it
+    (CircleCI answers both the same way). Callers take it as "no answer", not as a failure."""
+
+
 class RateLimitedError(UsageApiError):
     """HTTP 429. `retry_after` is the server's Retry-After in seconds, when it sent one."""
 

@@ -3,6 +3,9 @@
 The spec calls `download_urls` a required array, but the live API sends `null` for every state but
 `completed` (and sometimes for `completed` too), so it is `None | tuple`. The create response echoes
 `start`/`end`; the status response omits them and may carry `error_reason`.
+
+Also the one non-usage body the pipeline reads: a project (`GET /project/{project-slug}`), for its
+VCS default branch.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from usage_assets.circleci.errors import UnexpectedResponseError
 from usage_assets.circleci.timestamps import parse_rfc3339
@@ -91,3 +95,82 @@ def _optional_time(body: Mapping[str, Any], key: str, job_id: str) -> datetime |
         raise UnexpectedResponseError(
             f"export job {job_id}: {key} {value!r} is not RFC 3339"
         ) from None
+
+
+@dataclass(frozen=True)
+class VcsInfo:
+    """`vcs_info` of a project: where its code lives and its default branch, per CircleCI."""
+
+    vcs_url: str
+    provider: str  # "GitHub", "Bitbucket" or "CircleCI" (GitHub App and GitLab projects)
+    default_branch: str
+
+
+@dataclass(frozen=True)
+class Project:
+    """The body of `GET /project/{project-slug}` (the OpenAPI `Project` schema)."""
+
+    slug: str
+    name: str
+    id: str
+    organization_name: str
+    organization_slug: str
+    organization_id: str
+    vcs_info: VcsInfo
+
+
+def parse_project(body: Any) -> Project:
+    """Parse a `GET /project/{project-slug}` body; every field the spec requires must be a string."""
+    if not isinstance(body, Mapping):
+        raise UnexpectedResponseError(
+            f"expected a JSON object from GET /project, got {type(body).__name__}"
+        )
+    vcs = body.get("vcs_info")
+    if not isinstance(vcs, Mapping):
+        raise UnexpectedResponseError("project response has no vcs_info object")
+
+    def text(source: Mapping[str, Any], key: str, where: str) -> str:
+        value = source.get(key)
+        if not isinstance(value, str):
+            raise UnexpectedResponseError(f"project response: {where}{key} is not a string")
+        return value
+
+    return Project(
+        slug=text(body, "slug", ""),
+        name=text(body, "name", ""),
+        id=text(body, "id", ""),
+        organization_name=text(body, "organization_name", ""),
+        organization_slug=text(body, "organization_slug", ""),
+        organization_id=text(body, "organization_id", ""),
+        vcs_info=VcsInfo(
+            vcs_url=text(vcs, "vcs_url", "vcs_info."),
+            provider=text(vcs, "provider", "vcs_info."),
+            default_branch=text(vcs, "default_branch", "vcs_info."),
+        ),
+    )
+
+
+# The export's VCS_URL host -> the slug's VCS prefix, for projects set up through the OAuth
+# integrations (classic GitHub and Bitbucket orgs).
+_SLUG_PREFIXES = {"github.com": "gh", "bitbucket.org": "bb"}
+
+
+def project_slug(vcs_url: str | None, organization_id: str, project_id: str) -> str:
+    """The `project-slug` of a project of the usage export, for `GET /project/{project-slug}`.
+
+    `https://github.com/<owner>/<repo>` -> `gh/<owner>/<repo>`, `https://bitbucket.org/...` ->
+    `bb/...`; anything else (GitHub App and GitLab projects, whose slugs are
+    `circleci/<organization id>/<project id>`) -> that form.
+
+    Partly unverified: the `circleci/...` form is documented for GitHub App/GitLab projects, but
+    whether an export's VCS_URL of such a project ever looks like a github.com URL (which would give
+    a `gh/` slug that 404s) is not known from the real sample. A wrong slug costs only the API
+    answer: the project falls back to the next source.
+    """
+    parts = urlsplit(vcs_url or "")
+    prefix = _SLUG_PREFIXES.get((parts.hostname or "").lower())
+    path = [segment for segment in parts.path.split("/") if segment]
+    if prefix and len(path) == 2:
+        owner, repo = path
+        return f"{prefix}/{owner}/{repo.removesuffix('.git')}"
+    return f"circleci/{organization_id}/{project_id}"

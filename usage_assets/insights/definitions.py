@@ -153,11 +153,30 @@ DEFINITIONS: tuple[Definition, ...] = (
     ),
     Definition(
         "branch scope",
-        ("branch_scope", "default_branch"),
-        "`all` branches, or only the project's `default` branch (see `default_branch` below).",
+        ("branch_scope",),
+        "`all` branches, or only the project's `default` branch (next).",
         INSIGHTS,
         'Insights API: "If not passed we will scope the API call to the default branch"; '
         "`all-branches` widens it.",
+    ),
+    Definition(
+        "default branch",
+        ("default_branch", "default_branch_source"),
+        "the first of: `default_branches.csv`; CircleCI's `vcs_info.default_branch` (`GET "
+        "/project/{project-slug}`, asked by `project_default_branches` at most once per project "
+        "per UTC day, in the load run, never in a sensor tick); `main`, `master` or `trunk` if "
+        "the project ran workflows on it; the branch most of its workflow runs use. "
+        "`default_branch_source` says which (`default_branches.csv`, `api`, "
+        "`conventional_name`, `most_frequent`). The slug comes from the export's VCS_URL "
+        "(`https://github.com/o/r` -> `gh/o/r`, Bitbucket -> `bb/...`, anything else -> "
+        "`circleci/<org id>/<project id>`, the GitHub App/GitLab form), a partly unverified "
+        "mapping: a wrong slug, a project the token may not read (404/403), a timeout or an "
+        "outage only costs the API answer; the project falls back, the run logs a warning and "
+        "records `api_error`.",
+        OURS,
+        "The order is ours; its second source is the branch Insights itself scopes to. The most "
+        "frequent branch alone was a scheduled feature branch in half of a real export's busiest "
+        "projects.",
     ),
 )
 

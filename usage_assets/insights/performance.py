@@ -24,6 +24,7 @@ from usage_assets.circleci.vocabulary import CANCELED_STATUS, SUCCESS_STATUS
 from usage_assets.ingest.duckdb_sql import fetch_one, transaction
 from usage_assets.ingest.job_runs_table import JOB_RUNS
 from usage_assets.insights.common import FAILURE_SQL, create_rebuilt_table, table
+from usage_assets.insights.default_branches import current as current_default_branches
 from usage_assets.insights.reference_data import DefaultBranch
 from usage_assets.insights.workflow_runs import WORKFLOW_RUNS
 
@@ -102,6 +103,7 @@ _PERIOD_COLUMNS: dict[str, str] = {
     "period_days": "BIGINT",
     "branch_scope": "VARCHAR",
     "default_branch": "VARCHAR",
+    "default_branch_source": "VARCHAR",
     "organization_id": "VARCHAR",
     "organization_name": "VARCHAR",
     "project_id": "VARCHAR",
@@ -186,7 +188,7 @@ def _metrics_sql(source: str, keys: Sequence[str]) -> str:
     bench_keys = " AND ".join(f"b.{key} = m.{key}" for key in ("branch_scope", *keys))
     return f"""
         WITH runs AS (
-            SELECT r.*, p.label, d.default_branch
+            SELECT r.*, p.label, d.default_branch, d.default_branch_source
             FROM ({source}) r
             JOIN _periods p ON r.run_date BETWEEN p.period_start AND p.period_end
             LEFT JOIN _default_branches d USING (organization_id, project_id)
@@ -199,6 +201,7 @@ def _metrics_sql(source: str, keys: Sequence[str]) -> str:
         m AS (
             SELECT label, branch_scope, {key_list},
                 any_value(default_branch) AS default_branch,
+                any_value(default_branch_source) AS default_branch_source,
                 any_value(organization_name) AS organization_name,
                 any_value(project_name) AS project_name,
                 count(*) AS runs,
@@ -241,7 +244,8 @@ def _metrics_sql(source: str, keys: Sequence[str]) -> str:
             FROM m JOIN _periods p ON p.label = m.label
         )
         SELECT m.label, m.kind, m.period_start, m.period_end, m.days, m.branch_scope,
-            m.default_branch, m.organization_id, m.organization_name, m.project_id,
+            m.default_branch, m.default_branch_source, m.organization_id, m.organization_name,
+            m.project_id,
             m.project_name, {", ".join(f"m.{key}" for key in keys if key not in ("organization_id", "project_id"))},
             m.runs, m.successful_runs, m.failed_runs, m.canceled_runs, m.completed_runs,
             m.success_rate, m.p50, m.p95, m.p50_successful, m.p95_successful, m.throughput,
@@ -276,33 +280,23 @@ def _prepare(
             [[p.label, p.kind, p.start, p.end, p.days, p.previous_label] for p in periods],
         )
     conn.execute(
-        "CREATE OR REPLACE TEMP TABLE _branch_overrides (project_name VARCHAR, default_branch VARCHAR)"
+        "CREATE OR REPLACE TEMP TABLE _default_branches (organization_id VARCHAR,"
+        " project_id VARCHAR, default_branch VARCHAR, default_branch_source VARCHAR)"
     )
-    if overrides:
+    resolved = [r for r in current_default_branches(conn, overrides) if r.resolution.branch]
+    if resolved:
         conn.executemany(
-            "INSERT INTO _branch_overrides VALUES (?, ?)",
-            [[o.project_name, o.default_branch] for o in overrides],
+            "INSERT INTO _default_branches VALUES (?, ?, ?, ?)",
+            [
+                [
+                    r.project.organization_id,
+                    r.project.project_id,
+                    r.resolution.branch,
+                    r.resolution.source,
+                ]
+                for r in resolved
+            ],
         )
-    conn.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _default_branches AS
-        WITH counts AS (
-            SELECT organization_id, project_id, any_value(project_name) AS project_name, branch,
-                count(*) AS runs
-            FROM {WORKFLOW_RUNS} WHERE branch IS NOT NULL
-            GROUP BY organization_id, project_id, branch
-        ),
-        inferred AS (
-            SELECT * FROM counts
-            QUALIFY row_number() OVER (
-                PARTITION BY organization_id, project_id ORDER BY runs DESC, branch
-            ) = 1
-        )
-        SELECT i.organization_id, i.project_id,
-            coalesce(o.default_branch, i.branch) AS default_branch
-        FROM inferred i LEFT JOIN _branch_overrides o USING (project_name)
-        """
-    )
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:

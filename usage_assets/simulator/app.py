@@ -1,4 +1,5 @@
-"""The simulator's HTTP face: CircleCI's two Usage API routes plus the pre-signed file downloads.
+"""The simulator's HTTP face: CircleCI's two Usage API routes plus the pre-signed file downloads,
+and `GET /project/{project-slug}` (the project's default branch).
 
 Bodies, status codes and messages follow the official OpenAPI document
 (https://circleci.com/api/v2/openapi.json, Usage tag) and what CircleCI-Labs verified against the
@@ -29,6 +30,7 @@ from usage_assets.circleci.models import ExportState
 from usage_assets.circleci.timestamps import format_rfc3339, parse_rfc3339
 from usage_assets.simulator.exports import ExportStore, SimulatedJob
 from usage_assets.simulator.parts import SchemaDrift
+from usage_assets.simulator.projects import ProjectDirectory, simulated_projects
 from usage_assets.simulator.settings import Faults, SimulatorSettings
 from usage_assets.simulator.signing import LinkSigner
 
@@ -45,6 +47,7 @@ MSG_QUERY_AUTH = (
 )
 MSG_ORG_NOT_FOUND = "Organization does not exist."
 MSG_JOB_NOT_FOUND = "Usage export not found."
+MSG_PROJECT_NOT_FOUND = "Project not found"
 MSG_RATE_LIMITED = "Rate limit exceeded."
 MSG_MALFORMED = "malformed request body"
 MSG_UNEXPECTED_FIELD = "Unexpected field"
@@ -72,6 +75,11 @@ class UsageApiSimulator:
         self.settings = settings or SimulatorSettings()
         self.store = store or ExportStore(self.settings)
         self.signer = LinkSigner(secret=secrets.token_bytes(32))
+        self.projects = ProjectDirectory(
+            simulated_projects(self.store.usage, self.settings.org_ids)
+        )
+        # The slug of every project GET that passed the token check, in order (tests count them).
+        self.project_requests: list[str] = []
         self.app = Starlette(
             routes=[
                 Route(
@@ -84,6 +92,7 @@ class UsageApiSimulator:
                     self.get_export,
                     methods=["GET"],
                 ),
+                Route(f"{API_PREFIX}/project/{{slug:path}}", self.get_project, methods=["GET"]),
                 Route(
                     f"{DOWNLOAD_PREFIX}/{{org_id}}/{{job_id}}/{{name}}",
                     self.download,
@@ -159,6 +168,21 @@ class UsageApiSimulator:
         if job is None:
             return _message(404, MSG_JOB_NOT_FOUND)
         return JSONResponse(self._status_body(job, str(request.base_url)))
+
+    async def get_project(self, request: Request) -> Response:
+        """A project by slug, in the spec's `Project` shape; 404 for a project the simulator does
+        not generate (CircleCI answers the same for one the token's user may not see)."""
+        refused = self._authorize_token(request)
+        if refused:
+            return refused
+        slug = request.path_params["slug"]
+        self.project_requests.append(slug)
+        if self.store.chance(self.settings.faults.api_error_rate):
+            return _message(500, MSG_SERVER_ERROR)
+        project = self.projects.find(slug)
+        if project is None:
+            return _message(404, MSG_PROJECT_NOT_FOUND)
+        return JSONResponse(project.body())
 
     def _status_body(self, job: SimulatedJob, base_url: str) -> dict[str, Any]:
         now = self.now
@@ -236,6 +260,14 @@ class UsageApiSimulator:
     # ------------------------------------------------------------------------------ helpers
 
     def _authorize(self, request: Request, org_id: str) -> Response | None:
+        refused = self._authorize_token(request)
+        if refused:
+            return refused
+        if org_id not in self.settings.org_ids:
+            return _message(404, MSG_ORG_NOT_FOUND)
+        return None
+
+    def _authorize_token(self, request: Request) -> Response | None:
         if "circle-token" in request.query_params:
             return _message(401, MSG_QUERY_AUTH)
         token = request.headers.get("Circle-Token") or _basic_auth_user(
@@ -243,8 +275,6 @@ class UsageApiSimulator:
         )
         if not token or token not in self.settings.tokens:
             return _message(401, MSG_INVALID_TOKEN)
-        if org_id not in self.settings.org_ids:
-            return _message(404, MSG_ORG_NOT_FOUND)
         return None
 
 

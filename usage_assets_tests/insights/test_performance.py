@@ -257,11 +257,17 @@ def test_no_trend_against_a_previous_period_of_few_loaded_days(
 def test_default_branch_is_inferred_or_taken_from_the_file(runs: duckdb.DuckDBPyConnection) -> None:
     performance.refresh(runs, LOADED, "run-1")
     (inferred,) = runs.execute(
-        "SELECT DISTINCT default_branch FROM circleci_insights.workflow_performance"
+        "SELECT DISTINCT default_branch, default_branch_source"
+        " FROM circleci_insights.workflow_performance"
     ).fetchall()
-    assert inferred == ("main",)  # 9 runs on main, 1 on feature/x
+    # No file, no API answer stored: `main` is a conventional name the project ran on.
+    assert inferred == ("main", "conventional_name")
 
     performance.refresh(runs, LOADED, "run-2", default_branches=[DefaultBranch("web", "feature/x")])
+    assert runs.execute(
+        "SELECT DISTINCT default_branch, default_branch_source"
+        " FROM circleci_insights.job_performance"
+    ).fetchall() == [("feature/x", "default_branches.csv")]
     # Only the feature branch's single 1000 s success is on the "default" branch now.
     assert metrics(runs, performance.WORKFLOW_NAME, "2026-10", "default")[:TRENDS] == pytest.approx(
         (1, 1, 0, 0, 1, 1.0, 1000.0, 1000.0, 1000.0, 1000.0, 1 / 31, 10.0, 10.0, 0.0)

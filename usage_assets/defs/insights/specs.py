@@ -17,6 +17,7 @@ from usage_assets.defs.usage.job_runs import job_runs
 from usage_assets.insights import (
     cost,
     daily_usage,
+    default_branches,
     definitions,
     forecast,
     performance,
@@ -30,6 +31,7 @@ DAILY_USAGE = dg.AssetKey(daily_usage.NAME)
 WORKFLOW_RUNS = dg.AssetKey(workflow_runs.NAME)
 WORKFLOW_PERFORMANCE = dg.AssetKey(performance.WORKFLOW_NAME)
 JOB_PERFORMANCE = dg.AssetKey(performance.JOB_NAME)
+PROJECT_DEFAULT_BRANCHES = dg.AssetKey(default_branches.NAME)  # its asset: default_branches.py
 RESOURCE_CLASS_RATES = dg.AssetKey(resource_class_rates.NAME)
 RIGHT_SIZING = dg.AssetKey(right_sizing.NAME)
 CREDIT_COSTS = dg.AssetKey(cost.COSTS_NAME)
@@ -128,14 +130,14 @@ ROLLUP_SPECS = [
         "Insights, and all eight components) per month and for the last 30 days, with trends; all "
         "branches and the default branch. Each column's definition is in its description.",
         performance.WORKFLOW_COLUMNS,
-        [WORKFLOW_RUNS],
+        [WORKFLOW_RUNS, PROJECT_DEFAULT_BRANCHES],
         column_descriptions=definitions.column_descriptions(),
     ),
     _spec(
         JOB_PERFORMANCE,
         "The same metrics per job (JOB_RUN_SECONDS as duration).",
         performance.JOB_COLUMNS,
-        [job_runs, WORKFLOW_RUNS],
+        [job_runs, WORKFLOW_RUNS, PROJECT_DEFAULT_BRANCHES],
         column_descriptions=definitions.column_descriptions(),
     ),
     _spec(

@@ -16,6 +16,7 @@ from usage_assets.config import DEFAULT_REFERENCE_DIR
 from usage_assets.definitions import defs
 from usage_assets.defs.constants import range_tags
 from usage_assets.defs.insights.assets import insights_daily, insights_rollups
+from usage_assets.defs.insights.default_branches import project_default_branches
 from usage_assets.defs.insights.metadata import anomaly_result
 from usage_assets.defs.insights.specs import (
     ANOMALY_CHECK,
@@ -246,7 +247,7 @@ def test_a_quiet_window_on_a_new_warehouse_gives_empty_insights_and_a_passing_ru
     """No usage loaded at all (a new warehouse, a quiet day): every insights table exists and is
     empty, every check passes, and the report says nothing is loaded yet."""
     result = dg.materialize(
-        [insights_daily, insights_rollups],
+        [insights_daily, project_default_branches, insights_rollups],
         partition_key="2026-11-20",
         resources=resources(live_sim, tmp_path),
         instance=instance,
@@ -257,6 +258,6 @@ def test_a_quiet_window_on_a_new_warehouse_gives_empty_insights_and_a_passing_ru
         tables = conn.execute(
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'circleci_insights'"
         ).fetchall()
-        assert len(tables) == 9  # every table asset but the report, a file
+        assert len(tables) == 10  # every table asset but the report, a file
         for (name,) in tables:
             assert conn.execute(f"SELECT count(*) FROM circleci_insights.{name}").fetchone() == (0,)
