@@ -18,6 +18,7 @@ os.environ.setdefault("USAGE_FRESHNESS_DEADLINE_CRON", "0 12 * * *")
 from usage_assets.circleci import RetryPolicy, UsageApiClient
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN, SimulatorSettings
+from usage_assets_tests import postgres
 from usage_assets_tests.helpers import FakeClock
 
 
@@ -60,6 +61,26 @@ def instance() -> Iterator[dg.DagsterInstance]:
     """A temporary on-disk Dagster instance (event log, runs), like a real DAGSTER_HOME."""
     with dg.instance_for_test() as test_instance:
         yield test_instance
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server URL for the session (see usage_assets_tests/postgres.py). Without one the
+    PostgreSQL tests are skipped, except in CI, where a missing server is a failure."""
+    try:
+        with postgres.server_url() as url:
+            yield url
+    except postgres.PostgresUnavailableError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must test PostgreSQL: {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """An empty database of its own for one test."""
+    with postgres.fresh_database(postgres_server) as url:
+        yield url
 
 
 def pytest_report_header() -> str:
