@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -64,6 +64,9 @@ _POSTGRES_SCHEMA = tuple(
 
 # Held while creating the PostgreSQL tables: concurrent `CREATE TABLE IF NOT EXISTS` can collide.
 _SCHEMA_LOCK_KEY = "usage_assets.post_quota_ledger.schema"
+
+# A PostgreSQL URL here puts the ledger in PostgreSQL, shared by runs on every host.
+QUOTA_LEDGER_URL_ENV = "USAGE_QUOTA_LEDGER_URL"
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg2://")
 
@@ -158,6 +161,35 @@ class _Postgres(_Dialect):
         return statement.replace("?", "%s")
 
 
+@contextmanager
+def _cursor(dialect: _Dialect) -> Iterator[Any]:
+    conn = dialect.connect()
+    try:
+        yield conn.cursor()
+    finally:
+        conn.close()
+
+
+@contextmanager
+def _transaction(dialect: _Dialect, lock_key: str) -> Iterator[Any]:
+    """A write transaction holding `lock_key`: committed on success, rolled back otherwise."""
+    with _cursor(dialect) as cur:
+        dialect.begin_write(cur, lock_key)
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+
+def _ensure_schema(dialect: _Dialect) -> None:
+    with _transaction(dialect, _SCHEMA_LOCK_KEY) as cur:
+        for statement in dialect.schema:
+            cur.execute(statement)
+        dialect.migrate(cur)
+
+
 def _dialect_for(location: str | Path) -> _Dialect:
     return _Postgres(str(location)) if is_postgres_url(location) else _SQLite(Path(location))
 
@@ -238,30 +270,13 @@ class PostQuotaLedger:
         self._dialect = _dialect_for(location)
         # One writer per (API, org) at a time; in SQLite the file lock covers every pair.
         self._lock_key = f"{self.api_url}\n{self.org_id}"
-        with self._transaction(_SCHEMA_LOCK_KEY) as cur:
-            for statement in self._dialect.schema:
-                cur.execute(statement)
-            self._dialect.migrate(cur)
+        _ensure_schema(self._dialect)
 
-    @contextmanager
-    def _connect(self) -> Iterator[Any]:
-        conn = self._dialect.connect()
-        try:
-            yield conn.cursor()
-        finally:
-            conn.close()
+    def _connect(self) -> AbstractContextManager[Any]:
+        return _cursor(self._dialect)
 
-    @contextmanager
-    def _transaction(self, lock_key: str) -> Iterator[Any]:
-        """A write transaction holding `lock_key`: committed on success, rolled back otherwise."""
-        with self._connect() as cur:
-            self._dialect.begin_write(cur, lock_key)
-            try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")
+    def _transaction(self, lock_key: str) -> AbstractContextManager[Any]:
+        return _transaction(self._dialect, lock_key)
 
     def _execute(self, cur: Any, statement: str, params: Sequence[object] = ()) -> Any:
         cur.execute(self._dialect.sql(statement), tuple(params))
@@ -448,3 +463,94 @@ def _org_list(org_ids: Sequence[str]) -> str:
 
 def _hours(window: timedelta) -> str:
     return f"{window / timedelta(hours=1):g}"
+
+
+@dataclass(frozen=True)
+class CopySummary:
+    attempts_added: int
+    attempts_updated: int  # already copied: outcome, job id and detail refreshed
+    blocks: int
+
+
+_COPIED_COLUMNS = (
+    "api_url",
+    "org_id",
+    "reserved_at",
+    "outcome",
+    "export_job_id",
+    "window_start",
+    "window_end",
+    "run_id",
+    "detail",
+    "shared_org_ids",
+)
+
+
+def copy_ledger(sqlite_path: Path, url: str) -> CopySummary:
+    """Copy a SQLite ledger's whole history (every API and org) into the PostgreSQL ledger at
+    `url`, in one transaction. Idempotent: an attempt is known by (API, org, reservation time,
+    to the microsecond), so a second copy adds nothing and only refreshes outcomes recorded since;
+    a 429 block keeps the later of the two ends."""
+    if not sqlite_path.is_file():
+        raise FileNotFoundError(f"no SQLite ledger at {sqlite_path}")
+    source, target = _SQLite(sqlite_path), _Postgres(url)
+    for dialect in (source, target):  # an old SQLite file is migrated, as the ledger would
+        _ensure_schema(dialect)
+    with _cursor(source) as reading:
+        attempts = reading.execute(
+            f"SELECT {', '.join(_COPIED_COLUMNS)} FROM post_attempts ORDER BY id"
+        ).fetchall()
+        blocks = reading.execute(
+            "SELECT api_url, org_id, blocked_until FROM rate_limit_blocks"
+        ).fetchall()
+    added = updated = 0
+    with _transaction(target, _SCHEMA_LOCK_KEY) as cur:
+        for row in attempts:
+            values = dict(zip(_COPIED_COLUMNS, row, strict=True))
+            cur.execute(
+                "UPDATE post_attempts SET outcome = %(outcome)s, export_job_id = %(export_job_id)s,"
+                " detail = %(detail)s WHERE api_url = %(api_url)s AND org_id = %(org_id)s"
+                " AND reserved_at = %(reserved_at)s",
+                values,
+            )
+            if cur.rowcount:
+                updated += 1
+                continue
+            cur.execute(
+                f"INSERT INTO post_attempts ({', '.join(_COPIED_COLUMNS)}) VALUES"
+                f" ({', '.join(f'%({c})s' for c in _COPIED_COLUMNS)})",
+                values,
+            )
+            added += 1
+        for api_url, org_id, blocked_until in blocks:
+            cur.execute(
+                "INSERT INTO rate_limit_blocks (api_url, org_id, blocked_until) VALUES (%s, %s, %s)"
+                " ON CONFLICT (api_url, org_id) DO UPDATE SET blocked_until ="
+                " greatest(rate_limit_blocks.blocked_until, excluded.blocked_until)",
+                (api_url, org_id, blocked_until),
+            )
+    return CopySummary(attempts_added=added, attempts_updated=updated, blocks=len(blocks))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`usage-quota-ledger-copy SQLITE_FILE`: copy a SQLite ledger into the PostgreSQL ledger at
+    $USAGE_QUOTA_LEDGER_URL (an env var, so the password stays off the command line)."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(
+        prog="usage-quota-ledger-copy",
+        description="Copy a SQLite POST quota ledger's history into the PostgreSQL ledger at "
+        f"${QUOTA_LEDGER_URL_ENV}; safe to run again.",
+    )
+    parser.add_argument("sqlite_file", type=Path, help="e.g. $USAGE_DATA_DIR/post_quota.sqlite")
+    args = parser.parse_args(argv)
+    url = os.environ.get(QUOTA_LEDGER_URL_ENV, "")
+    if not is_postgres_url(url):
+        parser.error(f"set {QUOTA_LEDGER_URL_ENV} to the PostgreSQL ledger's postgresql:// URL")
+    summary = copy_ledger(args.sqlite_file, url)
+    print(
+        f"{summary.attempts_added} attempts added, {summary.attempts_updated} already there "
+        f"(outcomes refreshed), {summary.blocks} rate-limit blocks merged into {redacted(url)}"
+    )
+    return 0

@@ -11,9 +11,13 @@ from pathlib import Path
 import pytest
 
 from usage_assets.ingest.quota_ledger import (
+    QUOTA_LEDGER_URL_ENV,
+    CopySummary,
     PostOutcome,
     PostQuotaLedger,
     QuotaExhaustedError,
+    copy_ledger,
+    main,
     redacted,
 )
 from usage_assets_tests.helpers import FakeClock
@@ -196,3 +200,35 @@ def test_a_ledger_url_password_is_never_shown() -> None:
         == "postgresql://usage:***@db.internal:5433/ledger"
     )
     assert redacted(Path("/data/post_quota.sqlite")) == "/data/post_quota.sqlite"
+
+
+def test_a_sqlite_history_is_copied_into_postgres_once(
+    tmp_path: Path,
+    postgres_url: str,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    old = ledger(tmp_path / "q.sqlite", clock, limit=5)
+    other_org = ledger(tmp_path / "q.sqlite", clock, limit=5, org_id="00000000-0000-4000-8000-0000")
+    old.record(old.reserve(run_id="r1"), PostOutcome.CREATED, export_job_id="job-1")
+    clock.advance(timedelta(minutes=1))
+    unanswered = old.reserve(run_id="r2")  # still unanswered when the history is copied
+    other_org.record(other_org.reserve(), PostOutcome.RATE_LIMITED, retry_after=timedelta(hours=2))
+    monkeypatch.setenv(QUOTA_LEDGER_URL_ENV, postgres_url)
+
+    assert main([str(tmp_path / "q.sqlite")]) == 0
+    assert "3 attempts added, 0 already there" in capsys.readouterr().out
+    new, new_other = (
+        ledger(postgres_url, clock, limit=5),
+        ledger(postgres_url, clock, limit=5, org_id="00000000-0000-4000-8000-0000"),
+    )
+    assert new.attempts() == old.attempts()
+    assert new_other.status() == other_org.status()  # the 429 block came along
+    assert new_other.status().blocked_until == clock.now + timedelta(hours=2)
+
+    old.record(unanswered, PostOutcome.NO_ANSWER, detail="ReadTimeout")
+    assert copy_ledger(tmp_path / "q.sqlite", postgres_url) == CopySummary(0, 3, 1)
+    assert new.attempts() == old.attempts()  # nothing doubled; the late outcome arrived
+    assert [a["outcome"] for a in new.attempts()] == ["created", "no_answer"]
+    assert new.status().used == 2
