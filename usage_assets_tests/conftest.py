@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -81,6 +83,20 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     """An empty database of its own for one test."""
     with postgres.fresh_database(postgres_server) as url:
         yield url
+
+
+@pytest.fixture
+def postgres_instance(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dg.DagsterInstance:
+    """A Dagster instance from deploy/dagster-postgres.yaml as shipped ($DAGSTER_HOME/dagster.yaml),
+    its env vars pointing at a fresh database; use it as a context manager."""
+    for name, value in postgres.instance_env(postgres_url).items():
+        monkeypatch.setenv(name, value)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(postgres.INSTANCE_FILE, home / "dagster.yaml")
+    return dg.DagsterInstance.from_config(str(home))
 
 
 def pytest_report_header() -> str:

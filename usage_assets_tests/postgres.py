@@ -26,6 +26,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 URL_ENV = "USAGE_TEST_POSTGRES_URL"
+# The instance file a PostgreSQL deployment uses, as shipped.
+INSTANCE_FILE = Path(__file__).resolve().parents[1] / "deploy" / "dagster-postgres.yaml"
 _USER = "postgres"  # the cluster's superuser (initdb -U)
 _SERVER_USER = "nobody"  # who runs the server when we are root
 
@@ -57,7 +59,9 @@ def start_cluster(root: Path) -> str:
     """initdb a cluster under `root` and start it; returns the server URL (database `postgres`)."""
     bin_dir = binaries_dir()
     if bin_dir is None:
-        raise PostgresUnavailableError("PostgreSQL is not installed (no initdb on PATH or in /usr/lib/postgresql)")
+        raise PostgresUnavailableError(
+            "PostgreSQL is not installed (no initdb on PATH or in /usr/lib/postgresql)"
+        )
     cluster = root / "cluster"
     cluster.mkdir(parents=True)
     if os.geteuid() == 0:
@@ -136,6 +140,18 @@ def fresh_database(url: str) -> Iterator[str]:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         admin.close()
+
+
+def instance_env(url: str) -> dict[str, str]:
+    """The variables INSTANCE_FILE reads, for the database at `url`."""
+    parts = urlsplit(url)
+    return {
+        "DAGSTER_PG_HOST": parts.hostname or "",
+        "DAGSTER_PG_PORT": str(parts.port or 5432),
+        "DAGSTER_PG_USERNAME": parts.username or "",
+        "DAGSTER_PG_PASSWORD": parts.password or "unused-with-trust-auth",
+        "DAGSTER_PG_DB": parts.path.lstrip("/"),
+    }
 
 
 def main(argv: list[str]) -> int:
