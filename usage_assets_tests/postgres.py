@@ -51,8 +51,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _as_server_user() -> dict[str, str]:
-    return {"user": _SERVER_USER} if os.geteuid() == 0 else {}
+def _server_user() -> str | None:
+    """Who runs initdb, pg_ctl and the server: `nobody` when we are root, else ourselves."""
+    return _SERVER_USER if os.geteuid() == 0 else None
 
 
 def start_cluster(root: Path) -> str:
@@ -75,7 +76,7 @@ def start_cluster(root: Path) -> str:
     subprocess.run(
         [str(bin_dir / "initdb"), "-D", str(data), "-U", _USER, "--auth=trust", "-E", "UTF8",
          "--locale=C", "--no-sync"],
-        check=True, capture_output=True, **_as_server_user(),
+        check=True, capture_output=True, user=_server_user(),
     )  # fmt: skip
     port = _free_port()
     # A throwaway server: durability settings off, which makes the tests' many small commits cheap.
@@ -86,7 +87,7 @@ def start_cluster(root: Path) -> str:
     subprocess.run(
         [str(bin_dir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(data), "-o", options,
          "-l", str(cluster / "server.log")],
-        check=True, capture_output=True, **_as_server_user(),
+        check=True, capture_output=True, user=_server_user(),
     )  # fmt: skip
     (root / "url").write_text(f"postgresql://{_USER}@127.0.0.1:{port}/postgres\n")
     return (root / "url").read_text().strip()
@@ -99,7 +100,7 @@ def stop_cluster(root: Path) -> None:
         return
     subprocess.run(
         [str(bin_dir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(data)],
-        check=False, capture_output=True, **_as_server_user(),
+        check=False, capture_output=True, user=_server_user(),
     )  # fmt: skip
 
 
