@@ -1,5 +1,7 @@
 """The Dagster code location: assets, checks, jobs, sensor, schedules and resources."""
 
+import os
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -9,6 +11,7 @@ from usage_assets.defs.insights.assets import insights_daily, insights_rollups
 from usage_assets.defs.insights.automation import insights_automation_sensor
 from usage_assets.defs.insights.default_branches import project_default_branches
 from usage_assets.defs.resources import (
+    QUOTA_LEDGER_URL_ENV,
     CircleCIUsageResource,
     InsightsResource,
     PostQuotaResource,
@@ -37,6 +40,10 @@ def build_resources(config: PipelineConfig) -> dict[str, dg.ConfigurableResource
         ),
         "post_quota": PostQuotaResource(
             ledger_path=str(config.ledger_path),
+            # An EnvVar only when set: the URL may carry a password, the UI shows the name.
+            ledger_url=dg.EnvVar(QUOTA_LEDGER_URL_ENV)
+            if os.environ.get(QUOTA_LEDGER_URL_ENV)
+            else "",
             max_posts=config.post_quota,
             window_hours=config.post_quota_window_hours,
         ),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -18,6 +20,7 @@ os.environ.setdefault("USAGE_FRESHNESS_DEADLINE_CRON", "0 12 * * *")
 from usage_assets.circleci import RetryPolicy, UsageApiClient
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN, SimulatorSettings
+from usage_assets_tests import postgres
 from usage_assets_tests.helpers import FakeClock
 
 
@@ -60,6 +63,40 @@ def instance() -> Iterator[dg.DagsterInstance]:
     """A temporary on-disk Dagster instance (event log, runs), like a real DAGSTER_HOME."""
     with dg.instance_for_test() as test_instance:
         yield test_instance
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server URL for the session (see usage_assets_tests/postgres.py). Without one the
+    PostgreSQL tests are skipped, except in CI, where a missing server is a failure."""
+    try:
+        with postgres.server_url() as url:
+            yield url
+    except postgres.PostgresUnavailableError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must test PostgreSQL: {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """An empty database of its own for one test."""
+    with postgres.fresh_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_instance(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dg.DagsterInstance:
+    """A Dagster instance from deploy/dagster-postgres.yaml as shipped ($DAGSTER_HOME/dagster.yaml),
+    its env vars pointing at a fresh database; use it as a context manager."""
+    for name, value in postgres.instance_env(postgres_url).items():
+        monkeypatch.setenv(name, value)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(postgres.INSTANCE_FILE, home / "dagster.yaml")
+    return dg.DagsterInstance.from_config(str(home))
 
 
 def pytest_report_header() -> str:

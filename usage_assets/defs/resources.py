@@ -20,7 +20,13 @@ from pydantic import Field
 
 from usage_assets.circleci import DEFAULT_BASE_URL, DownloadPace, RetryPolicy, UsageApiClient
 from usage_assets.circleci.vocabulary import is_uuid
-from usage_assets.ingest.quota_ledger import PostQuotaLedger, QuotaStatus
+from usage_assets.ingest.quota_ledger import (
+    QUOTA_LEDGER_URL_ENV,
+    PostQuotaLedger,
+    QuotaStatus,
+    is_postgres_url,
+    redacted,
+)
 from usage_assets.insights.reference_data import (
     ReferenceData,
     ReferenceDataError,
@@ -108,19 +114,31 @@ class CircleCIUsageResource(dg.ConfigurableResource):
 class PostQuotaResource(dg.ConfigurableResource):
     """Guards CircleCI's create-export POST quota (about 10 per org per day).
 
-    The ledger is a SQLite file shared by every process, keyed by API base URL and org, so runs
-    against the simulator never spend a real org's quota.
+    The ledger is shared by every process, keyed by API base URL and org, so runs against the
+    simulator never spend a real org's quota: a SQLite file for one host, or a PostgreSQL database
+    when `ledger_url` is set (runs on several hosts).
     """
 
     ledger_path: str = Field(description="SQLite ledger file ($USAGE_DATA_DIR/post_quota.sqlite).")
+    ledger_url: str = Field(
+        default="",
+        description=f"PostgreSQL URL of a shared ledger ({QUOTA_LEDGER_URL_ENV}); empty: the "
+        "SQLite file. Given as an EnvVar, so the UI shows the variable's name, never the password.",
+    )
     max_posts: int = Field(default=10, description="POSTs allowed per window (USAGE_POST_QUOTA).")
     window_hours: float = Field(
         default=24.0, description="Quota window (USAGE_POST_QUOTA_WINDOW_HOURS)."
     )
 
     def ledger(self, api_url: str, org_id: str) -> PostQuotaLedger:
+        if self.ledger_url and not is_postgres_url(self.ledger_url):
+            raise dg.Failure(
+                description=f"{QUOTA_LEDGER_URL_ENV} must be a postgresql:// URL, got "
+                f"{redacted(self.ledger_url)!r}",
+                allow_retries=False,
+            )
         return PostQuotaLedger(
-            Path(self.ledger_path),
+            self.ledger_url or Path(self.ledger_path),
             api_url=api_url,
             org_id=org_id,
             limit=self.max_posts,

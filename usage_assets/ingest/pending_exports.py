@@ -22,6 +22,17 @@ MAX_ATTEMPTS = 3
 # refused) is requested again, this many times in all, each with its own run key.
 MAX_RUN_ATTEMPTS = 3
 
+# How long the sensor keeps re-reading materializations after it first saw them. On PostgreSQL,
+# storage ids are handed out when an event is inserted but become visible when its transaction
+# commits, so id 11 can appear after id 12 was read: a cursor at 12 would skip 11 for good.
+# (Dagster's backfill daemon waits behind the newest id for the same reason.) An insert's
+# transaction commits in milliseconds; minutes are a wide margin, and what they cost is re-reading
+# the few export materializations of that span on each tick.
+CURSOR_SETTLE = timedelta(minutes=2)
+# At most this many recently read records are remembered (the sensor fetches 1000 at a time, so a
+# full page always holds new records); past it, the oldest are settled early.
+MAX_RECENT_RECORDS = 500
+
 
 @dataclass(frozen=True)
 class PendingExport:
@@ -98,12 +109,24 @@ def follow_up(
     return RunFollowUp(retry=run.retried())
 
 
+@dataclass(frozen=True)
+class SeenRecord:
+    """An export materialization the sensor has read but may still see again (see CURSOR_SETTLE)."""
+
+    storage_id: int
+    export_id: str | None  # None: a materialization without an export id
+    first_seen_at: str  # ISO time of the tick that first read it (the sensor's clock)
+
+
 @dataclass
 class SensorCursor:
+    # Every record up to this storage id is handled, and no earlier id can still commit.
     after_storage_id: int | None = None
     pending: dict[str, PendingExport] = field(default_factory=dict)
     pause_until: str | None = None  # set by a 429 from the GET endpoint
     launched: list[LaunchedRun] = field(default_factory=list)
+    # Records after `after_storage_id` already handled: re-read each tick, skipped by storage id.
+    recent: list[SeenRecord] = field(default_factory=list)
 
     def serialize(self) -> str:
         return json.dumps(
@@ -112,6 +135,7 @@ class SensorCursor:
                 "pending": [asdict(export) for export in self.pending.values()],
                 "pause_until": self.pause_until,
                 "launched": [asdict(run) for run in self.launched],
+                "recent": [asdict(record) for record in self.recent],
             },
             sort_keys=True,
         )
@@ -136,7 +160,39 @@ class SensorCursor:
             pending={export.export_id: export for export in exports},
             pause_until=body.get("pause_until"),
             launched=launched,
+            recent=[SeenRecord(**item) for item in body.get("recent", [])],
         )
+
+    def first_sight(self, storage_id: int, export_id: str | None, now: datetime) -> bool:
+        """Remember a record read this tick; False if an earlier tick already handled it."""
+        if any(record.storage_id == storage_id for record in self.recent):
+            return False
+        self.recent.append(SeenRecord(storage_id, export_id, now.isoformat()))
+        return True
+
+    def handled_exports(self) -> set[str]:
+        """Exports this cursor handled and no longer polls (launched, finished, given up or
+        superseded) whose records it still re-reads: a further materialization of one is not
+        tracked again, which would poll it and request its runs again."""
+        handled = {record.export_id for record in self.recent if record.export_id is not None}
+        handled |= {run.export.export_id for run in self.launched}
+        return handled - set(self.pending)
+
+    def settle(self, now: datetime, settle: timedelta = CURSOR_SETTLE) -> None:
+        """Move `after_storage_id` past the records first read at least `settle` ago (any
+        earlier id has committed by then) and forget them, so `recent` stays small."""
+        settled = [
+            record.storage_id
+            for record in self.recent
+            if datetime.fromisoformat(record.first_seen_at) <= now - settle
+        ]
+        by_id = sorted(record.storage_id for record in self.recent)
+        if len(by_id) > MAX_RECENT_RECORDS:
+            settled.append(by_id[len(by_id) - MAX_RECENT_RECORDS - 1])
+        if not settled:
+            return
+        self.after_storage_id = max(self.after_storage_id or 0, *settled)
+        self.recent = [r for r in self.recent if r.storage_id > self.after_storage_id]
 
     def track(self, export: PendingExport) -> None:
         """Start polling `export`; a pending export it fully covers is superseded (its data would be

@@ -8,7 +8,9 @@ import pytest
 
 from usage_assets.circleci import ExportState
 from usage_assets.ingest.pending_exports import (
+    CURSOR_SETTLE,
     MAX_ATTEMPTS,
+    MAX_RECENT_RECORDS,
     MAX_RUN_ATTEMPTS,
     Action,
     LaunchedRun,
@@ -192,3 +194,41 @@ def test_launched_runs_survive_the_cursor_and_old_cursors_have_none() -> None:
     assert again.launched == cursor.launched
     assert again.launched[0].run_key == "recreate:e1:2"
     assert SensorCursor.parse('{"pending": []}').launched == []
+
+
+def test_records_read_recently_are_skipped_then_settled_and_forgotten() -> None:
+    cursor = SensorCursor(after_storage_id=10)
+    assert cursor.first_sight(12, "a", NOW)
+    assert not cursor.first_sight(12, "a", NOW + timedelta(seconds=30))  # re-read: skipped
+    cursor.settle(NOW + timedelta(seconds=30))
+    assert cursor.after_storage_id == 10  # 11 may still commit: keep reading after 10
+    assert cursor.first_sight(11, "b", NOW + timedelta(seconds=30))  # the late commit
+    cursor.settle(NOW + CURSOR_SETTLE)
+    assert (cursor.after_storage_id, [r.storage_id for r in cursor.recent]) == (12, [])
+    parsed = SensorCursor.parse(cursor.serialize())
+    assert (parsed.after_storage_id, parsed.recent) == (12, [])
+
+
+def test_the_records_remembered_stay_bounded() -> None:
+    cursor = SensorCursor()
+    for storage_id in range(1, MAX_RECENT_RECORDS + 11):
+        cursor.first_sight(storage_id, f"e{storage_id}", NOW)
+    cursor.settle(NOW)  # none is old enough, but the list is capped
+    assert len(cursor.recent) == MAX_RECENT_RECORDS
+    assert cursor.after_storage_id == 10
+    assert min(r.storage_id for r in cursor.recent) == 11
+
+
+def test_exports_already_handled_are_not_tracked_again() -> None:
+    cursor = SensorCursor(
+        pending={"polled": job(export_id="polled")},
+        launched=[LaunchedRun(RunKind.DOWNLOAD, job(export_id="launched"))],
+    )
+    cursor.first_sight(5, "finished", NOW)  # read earlier, downloaded, forgotten since
+    cursor.first_sight(6, "polled", NOW)
+    assert cursor.handled_exports() == {"finished", "launched"}
+
+
+def test_a_cursor_written_before_the_trailing_window_still_parses() -> None:
+    cursor = SensorCursor.parse('{"after_storage_id": 7, "pending": []}')
+    assert (cursor.after_storage_id, cursor.recent) == (7, [])

@@ -1,4 +1,6 @@
-"""The POST quota ledger: atomic across processes, persistent, honest about every attempt."""
+"""The POST quota ledger: atomic across processes, persistent, honest about every attempt.
+
+Every test runs against both stores: a SQLite file and a PostgreSQL database of its own."""
 
 from __future__ import annotations
 
@@ -8,14 +10,31 @@ from pathlib import Path
 
 import pytest
 
-from usage_assets.ingest.quota_ledger import PostOutcome, PostQuotaLedger, QuotaExhaustedError
+from usage_assets.ingest.quota_ledger import (
+    QUOTA_LEDGER_URL_ENV,
+    CopySummary,
+    PostOutcome,
+    PostQuotaLedger,
+    QuotaExhaustedError,
+    copy_ledger,
+    main,
+    redacted,
+)
 from usage_assets_tests.helpers import FakeClock
 
 API = "http://127.0.0.1:9/api/v2"
 ORG = "b9291e0d-a11e-41fb-8517-c545388b5953"
 
 
-def ledger(path: Path, clock: FakeClock, limit: int = 3, **kwargs: object) -> PostQuotaLedger:
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where the ledger lives: a SQLite file, or a PostgreSQL URL."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return tmp_path / "q.sqlite"
+
+
+def ledger(path: Path | str, clock: FakeClock, limit: int = 3, **kwargs: object) -> PostQuotaLedger:
     options = {
         "api_url": API,
         "org_id": ORG,
@@ -28,9 +47,9 @@ def ledger(path: Path, clock: FakeClock, limit: int = 3, **kwargs: object) -> Po
 
 
 def test_reserves_up_to_the_limit_then_names_the_next_slot(
-    tmp_path: Path, clock: FakeClock
+    location: Path | str, clock: FakeClock
 ) -> None:
-    book = ledger(tmp_path / "q.sqlite", clock)
+    book = ledger(location, clock)
     first = clock.now
     for _ in range(3):
         book.reserve()
@@ -45,14 +64,14 @@ def test_reserves_up_to_the_limit_then_names_the_next_slot(
     book.reserve()  # the first slot has aged out
 
 
-def test_state_survives_a_restart(tmp_path: Path, clock: FakeClock) -> None:
-    ledger(tmp_path / "q.sqlite", clock).reserve()
-    again = ledger(tmp_path / "q.sqlite", clock)
+def test_state_survives_a_restart(location: Path | str, clock: FakeClock) -> None:
+    ledger(location, clock).reserve()
+    again = ledger(location, clock)
     assert again.status().used == 1
 
 
-def test_quota_is_kept_per_api_and_org(tmp_path: Path, clock: FakeClock) -> None:
-    path = tmp_path / "q.sqlite"
+def test_quota_is_kept_per_api_and_org(location: Path | str, clock: FakeClock) -> None:
+    path = location
     real = ledger(path, clock, limit=1, api_url="https://circleci.com/api/v2")
     real.reserve()
     simulated = ledger(path, clock, limit=1)
@@ -63,8 +82,8 @@ def test_quota_is_kept_per_api_and_org(tmp_path: Path, clock: FakeClock) -> None
         real.reserve()
 
 
-def test_every_attempt_is_recorded_with_its_outcome(tmp_path: Path, clock: FakeClock) -> None:
-    book = ledger(tmp_path / "q.sqlite", clock, limit=5)
+def test_every_attempt_is_recorded_with_its_outcome(location: Path | str, clock: FakeClock) -> None:
+    book = ledger(location, clock, limit=5)
     ok = book.reserve(run_id="r1")
     book.record(ok, PostOutcome.CREATED, export_job_id="job-1")
     lost = book.reserve(run_id="r2")
@@ -79,8 +98,8 @@ def test_every_attempt_is_recorded_with_its_outcome(tmp_path: Path, clock: FakeC
     assert book.status().used == 3  # failures and unknowns spend slots too
 
 
-def test_a_429_blocks_until_the_window_frees(tmp_path: Path, clock: FakeClock) -> None:
-    book = ledger(tmp_path / "q.sqlite", clock, limit=10)
+def test_a_429_blocks_until_the_window_frees(location: Path | str, clock: FakeClock) -> None:
+    book = ledger(location, clock, limit=10)
     attempt = book.reserve()
     book.record(attempt, PostOutcome.RATE_LIMITED, retry_after=timedelta(hours=5))
     status = book.status()
@@ -94,18 +113,16 @@ def test_a_429_blocks_until_the_window_frees(tmp_path: Path, clock: FakeClock) -
 
 @pytest.mark.parametrize(("limit", "window"), [(0, timedelta(hours=1)), (1, timedelta(0))])
 def test_bad_settings_are_refused(
-    tmp_path: Path, clock: FakeClock, limit: int, window: timedelta
+    location: Path | str, clock: FakeClock, limit: int, window: timedelta
 ) -> None:
     with pytest.raises(ValueError, match="POST quota"):
-        ledger(tmp_path / "q.sqlite", clock, limit=limit, window=window)
+        ledger(location, clock, limit=limit, window=window)
 
 
 def _race(
     path: str, start: multiprocessing.synchronize.Event, results: multiprocessing.Queue[str]
 ) -> None:
-    book = PostQuotaLedger(
-        Path(path), api_url=API, org_id=ORG, limit=10, window=timedelta(hours=24)
-    )
+    book = PostQuotaLedger(path, api_url=API, org_id=ORG, limit=10, window=timedelta(hours=24))
     start.wait()
     try:
         book.reserve()
@@ -114,9 +131,9 @@ def _race(
         results.put("refused")
 
 
-def test_twenty_processes_racing_never_exceed_the_quota(tmp_path: Path) -> None:
-    path = str(tmp_path / "q.sqlite")
-    PostQuotaLedger(Path(path), api_url=API, org_id=ORG, limit=10, window=timedelta(hours=24))
+def test_twenty_processes_racing_never_exceed_the_quota(location: Path | str) -> None:
+    path = str(location)
+    PostQuotaLedger(path, api_url=API, org_id=ORG, limit=10, window=timedelta(hours=24))
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Event()
     results = ctx.Queue()
@@ -131,9 +148,9 @@ def test_twenty_processes_racing_never_exceed_the_quota(tmp_path: Path) -> None:
     assert outcomes.count("refused") == 10
 
 
-def test_naive_clock_values_are_normalised(tmp_path: Path) -> None:
+def test_naive_clock_values_are_normalised(location: Path | str) -> None:
     clock = FakeClock(datetime(2026, 11, 20, 12, tzinfo=UTC))
-    book = ledger(tmp_path / "q.sqlite", clock)
+    book = ledger(location, clock)
     assert book.reserve().reserved_at.tzinfo is not None
 
 
@@ -146,9 +163,9 @@ def test_naive_clock_values_are_normalised(tmp_path: Path) -> None:
     ],
 )
 def test_only_a_post_that_was_never_sent_gives_its_slot_back(
-    tmp_path: Path, clock: FakeClock, outcome: PostOutcome, used: int
+    location: Path | str, clock: FakeClock, outcome: PostOutcome, used: int
 ) -> None:
-    book = ledger(tmp_path / "q.sqlite", clock, limit=1)
+    book = ledger(location, clock, limit=1)
     book.record(book.reserve(), outcome, detail="test")
     assert book.status().used == used
     if used == 0:
@@ -157,3 +174,61 @@ def test_only_a_post_that_was_never_sent_gives_its_slot_back(
         with pytest.raises(QuotaExhaustedError):
             book.reserve()
     assert book.attempts()[0]["outcome"] == outcome.value
+
+
+def test_times_and_reusable_exports_read_back_the_same_from_either_store(
+    location: Path | str, clock: FakeClock
+) -> None:
+    book = ledger(location, clock)
+    start, end = datetime(2026, 11, 18, tzinfo=UTC), datetime(2026, 11, 19, tzinfo=UTC)
+    made = book.reserve(window_start=start, window_end=end, shared_org_ids=["b", "a"])
+    book.record(made, PostOutcome.CREATED, export_job_id="job-1")
+    assert book.attempts()[0]["reserved_at"] == "2026-11-20T12:00:00+00:00"
+    assert book.attempts()[0]["window_start"] == "2026-11-18T00:00:00+00:00"
+    found = book.created_exports(
+        window_start=start, window_end=end, shared_org_ids=["a", "b"], since=start
+    )
+    assert [(e.export_job_id, e.reserved_at) for e in found] == [("job-1", clock.now)]
+    assert not book.created_exports(
+        window_start=start, window_end=end, shared_org_ids=["a"], since=start
+    )
+
+
+def test_a_ledger_url_password_is_never_shown() -> None:
+    assert (
+        redacted("postgresql://usage:s3cret@db.internal:5433/ledger")
+        == "postgresql://usage:***@db.internal:5433/ledger"
+    )
+    assert redacted(Path("/data/post_quota.sqlite")) == "/data/post_quota.sqlite"
+
+
+def test_a_sqlite_history_is_copied_into_postgres_once(
+    tmp_path: Path,
+    postgres_url: str,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    old = ledger(tmp_path / "q.sqlite", clock, limit=5)
+    other_org = ledger(tmp_path / "q.sqlite", clock, limit=5, org_id="00000000-0000-4000-8000-0000")
+    old.record(old.reserve(run_id="r1"), PostOutcome.CREATED, export_job_id="job-1")
+    clock.advance(timedelta(minutes=1))
+    unanswered = old.reserve(run_id="r2")  # still unanswered when the history is copied
+    other_org.record(other_org.reserve(), PostOutcome.RATE_LIMITED, retry_after=timedelta(hours=2))
+    monkeypatch.setenv(QUOTA_LEDGER_URL_ENV, postgres_url)
+
+    assert main([str(tmp_path / "q.sqlite")]) == 0
+    assert "3 attempts added, 0 already there" in capsys.readouterr().out
+    new, new_other = (
+        ledger(postgres_url, clock, limit=5),
+        ledger(postgres_url, clock, limit=5, org_id="00000000-0000-4000-8000-0000"),
+    )
+    assert new.attempts() == old.attempts()
+    assert new_other.status() == other_org.status()  # the 429 block came along
+    assert new_other.status().blocked_until == clock.now + timedelta(hours=2)
+
+    old.record(unanswered, PostOutcome.NO_ANSWER, detail="ReadTimeout")
+    assert copy_ledger(tmp_path / "q.sqlite", postgres_url) == CopySummary(0, 3, 1)
+    assert new.attempts() == old.attempts()  # nothing doubled; the late outcome arrived
+    assert [a["outcome"] for a in new.attempts()] == ["created", "no_answer"]
+    assert new.status().used == 2

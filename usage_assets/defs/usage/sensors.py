@@ -50,23 +50,30 @@ from usage_assets.ingest.pending_exports import (
 RUN_KEY_TAG = "dagster/run_key"  # Dagster's own tag on runs a sensor requested
 
 
-def _new_export_jobs(context: dg.SensorEvaluationContext, cursor: SensorCursor) -> None:
-    """Add export jobs materialized since the last tick to the pending set."""
+def _new_export_jobs(
+    context: dg.SensorEvaluationContext, cursor: SensorCursor, now: datetime
+) -> None:
+    """Add export jobs materialized since the last tick to the pending set.
+
+    The read starts at the settled storage id and re-reads what recent ticks saw (skipped by
+    storage id): on PostgreSQL an earlier id can commit after a later one was read."""
     result = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=EXPORT_ASSET_KEY, after_storage_id=cursor.after_storage_id),
         limit=1000,
         ascending=True,
     )
     found: dict[str, PendingExport] = {}
+    handled = cursor.handled_exports()
     for record in result.records:
-        cursor.after_storage_id = record.storage_id
         materialization = record.asset_materialization
-        if materialization is None or record.partition_key is None:
+        export_id_value = (
+            materialization.metadata.get(EXPORT_ID_METADATA) if materialization else None
+        )
+        export_id = str(export_id_value.value) if export_id_value is not None else None
+        if not cursor.first_sight(record.storage_id, export_id, now) or export_id in handled:
             continue
-        export_id_value = materialization.metadata.get(EXPORT_ID_METADATA)
-        if export_id_value is None:
+        if materialization is None or record.partition_key is None or export_id is None:
             continue
-        export_id = str(export_id_value.value)
         attempt_value = materialization.metadata.get(ATTEMPT_METADATA)
         # The run may still be writing the job's other partitions: take the whole range it names.
         range_value = materialization.metadata.get(PARTITION_RANGE_METADATA)
@@ -83,6 +90,7 @@ def _new_export_jobs(context: dg.SensorEvaluationContext, cursor: SensorCursor) 
         )
     for export in found.values():
         cursor.track(export)
+    cursor.settle(now)
 
 
 def _observations(decision: Decision, error_reason: str | None) -> list[dg.AssetObservation]:
@@ -155,7 +163,7 @@ def _tick(
     cursor = SensorCursor.parse(context.cursor)
     now = utc_now()
     run_requests = _follow_up_launched_runs(context, cursor, now, run_retry_delay)
-    _new_export_jobs(context, cursor)
+    _new_export_jobs(context, cursor, now)
     if cursor.pause_until and datetime.fromisoformat(cursor.pause_until) > now:
         return dg.SensorResult(
             run_requests=run_requests,

@@ -1,4 +1,9 @@
-"""Twenty runs of `usage_export_job` racing for a quota of ten, each in its own process."""
+"""Runs of `usage_export_job` racing for a quota, each in its own process, on either ledger store.
+
+SQLite: twenty runs for a quota of ten. PostgreSQL: six for three, enough to race (each process
+reserves under the advisory lock) while keeping the suite short: every run is a Python process
+importing Dagster, ~2 s of CPU each; the ledger's own 20-process race covers both stores in full
+(usage_assets_tests/ingest/test_quota_ledger.py)."""
 
 from __future__ import annotations
 
@@ -8,15 +13,20 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
+import pytest
+
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import DEFAULT_ORG_ID, SimulatorSettings
 
-RUNS = 20
-QUOTA = 10
-
 
 def _run_export(
-    base_url: str, ledger_dir: str, day: str, start: Event, results: Queue[str]
+    base_url: str,
+    ledger_dir: str,
+    ledger_url: str,
+    quota: int,
+    day: str,
+    start: Event,
+    results: Queue[str],
 ) -> None:
     import dagster as dg
 
@@ -28,7 +38,9 @@ def _run_export(
         "circleci": CircleCIUsageResource(
             token=DEFAULT_TOKEN, org_id=DEFAULT_ORG_ID, api_url=base_url
         ),
-        "post_quota": PostQuotaResource(ledger_path=f"{ledger_dir}/quota.sqlite", max_posts=QUOTA),
+        "post_quota": PostQuotaResource(
+            ledger_path=f"{ledger_dir}/quota.sqlite", ledger_url=ledger_url, max_posts=quota
+        ),
     }
     start.wait()
     result = dg.materialize(
@@ -41,16 +53,23 @@ def _run_export(
     results.put("created" if result.success else "refused")
 
 
-def test_twenty_racing_runs_never_send_more_posts_than_the_quota(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("store", "runs", "quota"), [("sqlite", 20, 10), ("postgres", 6, 3)])
+def test_racing_runs_never_send_more_posts_than_the_quota(
+    tmp_path: Path, request: pytest.FixtureRequest, store: str, runs: int, quota: int
+) -> None:
+    ledger_url = str(request.getfixturevalue("postgres_url")) if store == "postgres" else ""
     # A day each: identical requests would reuse one pending export instead of racing to POST.
     today = datetime.now(UTC).date()
-    days = [(today - timedelta(days=3 + n)).isoformat() for n in range(RUNS)]
+    days = [(today - timedelta(days=3 + n)).isoformat() for n in range(runs)]
     with SimulatorServer(SimulatorSettings(post_quota=100, processing_time=timedelta(0))) as sim:
         ctx = multiprocessing.get_context("spawn")
         start = ctx.Event()
         results: Queue[str] = ctx.Queue()
         workers = [
-            ctx.Process(target=_run_export, args=(sim.base_url, str(tmp_path), day, start, results))
+            ctx.Process(
+                target=_run_export,
+                args=(sim.base_url, str(tmp_path), ledger_url, quota, day, start, results),
+            )
             for day in days
         ]
         for worker in workers:
@@ -60,6 +79,6 @@ def test_twenty_racing_runs_never_send_more_posts_than_the_quota(tmp_path: Path)
         for worker in workers:
             worker.join(timeout=60)
         posts_received = sim.simulator.store.post_limiter.used(DEFAULT_ORG_ID, datetime.now(UTC))
-    assert posts_received == QUOTA
-    assert outcomes.count("created") == QUOTA
-    assert outcomes.count("refused") == RUNS - QUOTA
+    assert posts_received == quota
+    assert outcomes.count("created") == quota
+    assert outcomes.count("refused") == runs - quota
