@@ -46,6 +46,7 @@ import math
 import random
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from statistics import NormalDist
@@ -119,6 +120,8 @@ _SELF_CANCEL_CREDITS, _SELF_CANCEL_MAX = 4000, 0.3
 _STORAGE_MEDIAN, _STORAGE_SIGMA = 34, 1.6
 # Network: only traffic to self-hosted runners is billed (§3.2 row 44; CircleCI persist-data docs).
 _P_NETWORK = 0.2
+# Rows held back while mixing an export's order (SyntheticUsage.rows_for_export).
+_MIX_BUFFER = 512
 _RARE_USER, _RARE_LEASE, _RARE_OVERAGE = 0.0002, 0.0012, 0.0017  # cumulative thresholds
 
 # Quantiles of a standard normal, so a job's duration is one table lookup per run instead of a
@@ -556,9 +559,61 @@ class SyntheticUsage:
 
     # ----------------------------------------------------------------------------------------
 
-    def _window(
+    def rows_for_export(
+        self, org_ids: Sequence[str], start: datetime, end: datetime, *, as_of: datetime
+    ) -> Iterator[tuple[str, ...]]:
+        """rows_for_window's rows in the order a real export file holds them: rows of all orgs,
+        days and workflows mixed (circleci-data-facts.md §3.3: one real part holds all 3 orgs
+        and all 9 days of its export), so each part of an export is a cross-section of it.
+
+        The order is a deterministic shuffle of the seed and the request: the (org, day)
+        streams are merged in a random order drawn in proportion to each one's size, then passed
+        through a small shuffle buffer. Memory stays at one int per row plus the buffer, never
+        the rows themselves, so a 2-million-row export still streams.
+        """
+        _aware_check(start, "start")
+        _aware_check(end, "end")
+        _aware_check(as_of, "as_of")
+        if isinstance(org_ids, str):
+            raise TypeError("org_ids must be a sequence of org ids, not a single string")
+        return self._mixed(tuple(org_ids), start, end, as_of)
+
+    def _mixed(
         self, org_ids: tuple[str, ...], start: datetime, end: datetime, as_of: datetime
     ) -> Iterator[tuple[str, ...]]:
+        r = _rng("export-order", self.seed, org_ids, start.isoformat(), end.isoformat())
+        rand = r.random
+        streams = [iter(rows) for _, _, rows in self._streams(org_ids, start, end, as_of)]
+        # One slot per row a stream may yield (a full day's count bounds a partial day's).
+        slots = [
+            i
+            for i, (org_id, day, _) in enumerate(self._streams(org_ids, start, end, as_of))
+            for _ in range(self.day_row_count(org_id, day))
+        ]
+        for i in range(len(slots) - 1, 0, -1):  # Fisher-Yates on random(), stable across versions
+            j = int(rand() * (i + 1))
+            slots[i], slots[j] = slots[j], slots[i]
+        merged = chain(
+            (row for i in slots if (row := next(streams[i], None)) is not None),
+            chain.from_iterable(streams),  # nothing is left unless a bound was wrong
+        )
+        buffer: list[tuple[str, ...]] = []
+        for row in merged:
+            if len(buffer) < _MIX_BUFFER:
+                buffer.append(row)
+                continue
+            k = int(rand() * _MIX_BUFFER)
+            yield buffer[k]
+            buffer[k] = row
+        for i in range(len(buffer) - 1, 0, -1):
+            j = int(rand() * (i + 1))
+            buffer[i], buffer[j] = buffer[j], buffer[i]
+        yield from buffer
+
+    def _streams(
+        self, org_ids: tuple[str, ...], start: datetime, end: datetime, as_of: datetime
+    ) -> Iterator[tuple[str, date, Iterator[tuple[str, ...]]]]:
+        """(org id, day, that day's rows in the window), org by org, day by day; lazy."""
         first = start.astimezone(UTC).date()
         last = end.astimezone(UTC).date()
         if start > end:
@@ -572,8 +627,14 @@ class SyntheticUsage:
                 lo = max(0, math.ceil(_rel_seconds(start, midnight)))
                 hi = min(_DAY - 1, math.floor(_rel_seconds(end, midnight)))
                 if lo <= hi:
-                    yield from self._rows(org, day, as_of, lo, hi)
+                    yield org_id, day, self._rows(org, day, as_of, lo, hi)
                 day += timedelta(days=1)
+
+    def _window(
+        self, org_ids: tuple[str, ...], start: datetime, end: datetime, as_of: datetime
+    ) -> Iterator[tuple[str, ...]]:
+        for _, _, rows in self._streams(org_ids, start, end, as_of):
+            yield from rows
 
     def _rows(
         self, org: _Org, day: date, as_of: datetime | None, lo: int, hi: int
