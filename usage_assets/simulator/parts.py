@@ -87,9 +87,7 @@ def write_parts(
 
     header_names = [c for c in EXPORT_COLUMN_NAMES if c not in drift.missing_columns]
     header_names.extend(drift.extra_columns)
-    header = (
-        '"' + '","'.join(header_names) + '"\n' if quoted else ",".join(header_names) + "\n"
-    )
+    header = '"' + '","'.join(header_names) + '"\n' if quoted else ",".join(header_names) + "\n"
     keep = (
         [i for i, c in enumerate(EXPORT_COLUMN_NAMES) if c not in drift.missing_columns]
         if drift.missing_columns

@@ -46,9 +46,9 @@ import math
 import random
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
-from itertools import chain
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import chain
 from statistics import NormalDist
 from typing import Any
 
@@ -844,9 +844,7 @@ class SyntheticUsage:
                                 if job.net_q and rand() < _P_NETWORK
                                 else 0
                             )
-                            storage = (
-                                job.storage_q[int(rand() * _NQ)] if rand() < _P_STORAGE else 0
-                            )
+                            storage = job.storage_q[int(rand() * _NQ)] if rand() < _P_STORAGE else 0
                             ipr = 1 + int(rand() * 12) if job.ipranges and rand() < 0.7 else 0
                             total = compute + job.dlc + storage + net + ipr
                             z = rand()
