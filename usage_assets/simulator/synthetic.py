@@ -19,8 +19,11 @@ The model, top down:
   100 %.
 * **Outcomes.** Jobs fail with a per-job rate (higher on feature and dependabot branches); a failure
   blocks the later stages (rows with status ``blocked`` that never ran); workflows on busy branches
-  get auto-canceled part way (running jobs end ``canceled``, later ones are canceled without ever
-  running); and a tiny share of jobs are stuck ``queued``/``blocked`` forever, as in real exports.
+  get auto-canceled part way, and expensive jobs get canceled by hand (running jobs end
+  ``canceled``, later ones are canceled without ever running); and about 2 % of jobs are stuck
+  ``running``/``queued``/``blocked`` forever, as in real exports. The shares, the utilisation,
+  storage, network and DLC shapes are calibrated to a real export (the constants below cite
+  circleci-data-facts.md; ``usage_assets_tests/simulator/test_realism.py`` measures them).
 * **Volume.** ``rows_per_day`` is the mean number of job-run rows per org on a weekday. Each day
   gets deterministic jitter per org and per project, weekends run at about 30 %, and a few percent
   of project-days carry a clear spike (3-5x) for anomaly checks. The number of workflow runs per
@@ -33,7 +36,9 @@ Determinism: every random stream is a ``random.Random`` seeded from a BLAKE2 has
 moment (``as_of``) never feeds a random stream: it only decides how already-simulated jobs are
 reported, so a row exported mid-day has the same ids and times as the same row exported later.
 
-Encoding follows ``usage_assets.circleci.export_format``: no quoting, ``\\\\N`` for null, ``true``/``false``,
+Rows come out org by org, day by day (``rows_for_window``); ``rows_for_export`` mixes them as a
+real export file does. Encoding follows ``usage_assets.circleci.export_format`` (the 2024 dialect;
+``parts.write_parts`` can write the 2026 one): no quoting, ``\\\\N`` for null, ``true``/``false``,
 ``YYYY-MM-DD HH:MM:SS.fff`` timestamps (job/workflow times whole seconds, pipeline and last-build
 times with real milliseconds), integers for every number.
 """
