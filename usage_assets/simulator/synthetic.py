@@ -140,7 +140,7 @@ _HH = tuple(f"{h:02d}:" for h in range(24))
 _MMSS = tuple(f"{m:02d}:{s:02d}" for m in range(60) for s in range(60))
 _MMSS_000 = tuple(x + ".000" for x in _MMSS)
 _MS3 = tuple(f".{i:03d}" for i in range(1000))
-# Utilisation percentages and the small credit components (network, storage, IP ranges, lease)
+# Utilisation percentages and the small credit components (IP ranges, lease, lease overage)
 # all stay within 0..100; a table lookup is cheaper than str() on the hot path.
 _SMALL_TEXT = tuple(str(i) for i in range(101))
 _UUID_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
