@@ -10,21 +10,31 @@ for every seed; that is expected and is why the catalogue is plain literals, eas
 What the generator relies on:
 
 * every job template's ``rc`` is a key of ``_RESOURCE_CLASSES``, and every class there is in the
-  shipped ``usage_assets/reference/resource_classes.csv`` at the same rate (a test checks this),
-  so right-sizing and cost analysis know each class the simulator reports;
-* mean network and storage credits stay at or under 50 (checked when an org model is built);
+  shipped ``usage_assets/reference/resource_classes.csv``, at the same rate where the file gives
+  one (a test checks this). Where the file leaves the rate empty (unknown: ``m4pro.medium``), the
+  simulator bills at its own plausible, *invented* rate, and the insights must fit that rate from
+  the rows themselves (``circleci_insights.resource_class_rates``), as they would for a real one;
+* network credits only on self-hosted runner jobs (CircleCI bills network only for traffic to
+  self-hosted runners; checked when an org model is built);
 * texts go into the export unquoted, so none may hold a comma, a double quote or a line break.
+
+The class mix follows a real export (circleci-data-facts.md §3.2 row 31, §1.3): machine xlarge
+(some at parallelism 3) and 2xlarge, remote-docker xlarge, a GPU class, the 2026 ``*.gen2``
+classes, and macOS ``m4pro.medium`` replacing the M1 class CircleCI retired on 2026-02-16.
 
 The names keep their leading underscore: they are private to the simulator package, not API.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import NamedTuple
 
 # --------------------------------------------------------------------------------------------
 # Resource classes: key -> (RESOURCE_CLASS text, EXECUTOR, OPERATING_SYSTEM, credits per minute).
-# Rates follow CircleCI's published price list; self-hosted runners burn no compute credits.
+# Rates are the shipped resource_classes.csv's (measured in a real export where it says so);
+# m4pro.medium's 200 is INVENTED (the file leaves it empty: no source gives it). Self-hosted
+# runners burn no compute credits.
 # Runner classes are "<org-name>/<pool>" in CircleCI, so their text is filled in per org.
 # --------------------------------------------------------------------------------------------
 _RESOURCE_CLASSES: dict[str, tuple[str, str, str, int]] = {
@@ -36,11 +46,18 @@ _RESOURCE_CLASSES: dict[str, tuple[str, str, str, int]] = {
     "docker:2xlarge": ("2xlarge", "docker", "linux", 80),
     "machine:medium": ("medium", "machine", "linux", 10),
     "machine:large": ("large", "machine", "linux", 20),
+    "machine:xlarge": ("xlarge", "machine", "linux", 100),
+    "machine:2xlarge": ("2xlarge", "machine", "linux", 200),
+    "machine:large.gen2": ("large.gen2", "machine", "linux", 36),
+    "docker:medium.gen2": ("medium.gen2", "docker", "linux", 12),
+    "gpu:medium.multi": ("gpu.nvidia.medium.multi", "machine", "linux", 240),
     "arm:medium": ("arm.medium", "machine", "linux", 10),
     "remote:medium": ("medium", "remote-docker", "linux", 10),
     "remote:large": ("large", "remote-docker", "linux", 20),
+    "remote:xlarge": ("xlarge", "remote-docker", "linux", 100),
     "windows:medium": ("windows.medium", "machine", "windows", 40),
     "macos:m1.medium": ("macos.m1.medium.gen1", "macos", "macos", 150),
+    "macos:m4pro.medium": ("m4pro.medium", "macos", "macos", 200),  # rate invented, see above
     "runner:gpu": ("{org}/gpu-runner", "runner", "linux", 0),
     "runner:hil": ("{org}/hil-bench", "runner", "linux", 0),
 }
@@ -58,9 +75,16 @@ class _J(NamedTuple):
     sigma: float = 0.25
     fail: float = 0.02
     dlc: bool = False
-    net: int = 0  # mean network credits per run
-    storage: int = 0  # mean storage credits per run
+    net: int = 0  # typical network credits of a run that moves data; self-hosted runners only
+    storage: int = 0  # typical storage credits of a run that stores something; 0: the default
     ipranges: bool = False
+
+
+# A class CircleCI retired -> (its successor, the first day rows use the successor). macOS M1/M2
+# reached end of life on 2026-02-16 (circleci-data-facts.md §4); only m4pro.* remain.
+_SUCCESSORS: dict[str, tuple[str, date]] = {
+    "macos:m1.medium": ("macos:m4pro.medium", date(2026, 2, 16)),
+}
 
 
 class _W(NamedTuple):
@@ -110,22 +134,22 @@ _ARCHETYPES: tuple[_A, ...] = (
                 (
                     _J("lint", "docker:small", 45, (85, 100), (50, 72), fail=0.04),
                     _J("unit-tests", "docker:medium+", 210, (70, 100), (55, 85), par=4, fail=0.06),
-                    _J("build", "docker:large", 160, (88, 100), (60, 92), net=2),
+                    _J("build", "docker:large", 160, (88, 100), (60, 92)),
                 ),
                 (_J("e2e-tests", "docker:xlarge", 540, (18, 45), (20, 35), par=2, sigma=0.35,
                     fail=0.09),),
             ),), share=0.78),
             _P("main", (_w(
                 "deploy",
-                (_J("deploy-staging", "docker:small", 95, (30, 70), (25, 40), net=3),),
+                (_J("deploy-staging", "docker:small", 95, (30, 70), (25, 40)),),
                 (_J("smoke-tests", "docker:medium", 60, (40, 80), (30, 50), fail=0.03),),
-                (_J("deploy-production", "docker:small", 110, (30, 65), (25, 40), net=4,
+                (_J("deploy-production", "docker:small", 110, (30, 65), (25, 40),
                     ipranges=True),),
             ),), share=0.18),
             _P("tag", (_w(
                 "release",
                 (_J("build", "docker:large", 160, (88, 100), (60, 92)),),
-                (_J("publish-npm", "docker:small", 40, (25, 60), (20, 35), net=1),),
+                (_J("publish-npm", "docker:small", 40, (25, 60), (20, 35)),),
             ),), share=0.04),
             _P("schedule", (_w(
                 "nightly-e2e",
@@ -148,14 +172,14 @@ _ARCHETYPES: tuple[_A, ...] = (
                 ),
                 (
                     _J("unit-tests", "docker:xlarge", 380, (12, 30), (15, 25), par=2, fail=0.05),
-                    _J("integration-tests", "machine:large", 620, (55, 100), (45, 80),
-                       sigma=0.3, fail=0.08, net=3),
+                    _J("integration-tests", "machine:xlarge", 620, (30, 100), (20, 55), par=3,
+                       sigma=0.3, fail=0.08),
                 ),
-                (_J("build-image", "remote:medium", 260, (40, 90), (30, 60), dlc=True, net=8),),
+                (_J("build-image", "remote:medium", 260, (40, 90), (30, 60)),),
             ),), share=0.82),
             _P("main", (_w(
                 "deploy",
-                (_J("push-image", "remote:medium", 150, (30, 80), (25, 45), dlc=True, net=20),),
+                (_J("push-image", "remote:medium", 150, (30, 80), (25, 45)),),
                 (_J("deploy-prod", "docker:small", 80, (25, 60), (20, 35), fail=0.02,
                     ipranges=True),),
             ),), share=0.18),
@@ -184,13 +208,13 @@ _ARCHETYPES: tuple[_A, ...] = (
                     "android",
                     (_J("build-android", "docker:large", 610, (92, 100), (94, 100), fail=0.03,
                         storage=3),),
-                    (_J("test-android", "machine:large", 900, (50, 95), (60, 85), fail=0.06),),
+                    (_J("test-android", "machine:xlarge", 900, (50, 95), (60, 85), fail=0.06),),
                 ),
             ), share=1.0),
             _P("schedule", (_w(
                 "beta-distribution",
                 (_J("archive-ios", "macos:m1.medium", 1100, (80, 100), (70, 92), storage=6),),
-                (_J("upload-testflight", "docker:small", 120, (10, 30), (15, 25), net=6),),
+                (_J("upload-testflight", "docker:small", 120, (10, 30), (15, 25)),),
             ),), per_day=1),
         ),
     ),
@@ -209,7 +233,7 @@ _ARCHETYPES: tuple[_A, ...] = (
             _P("tag", (_w(
                 "release",
                 (_J("build-windows", "windows:medium", 700, (82, 100), (55, 80)),),
-                (_J("publish-release", "docker:small", 60, (10, 30), (10, 20), net=5),),
+                (_J("publish-release", "docker:small", 60, (10, 30), (10, 20)),),
             ),), share=0.05),
         ),
     ),
@@ -247,7 +271,7 @@ _ARCHETYPES: tuple[_A, ...] = (
             _P("push", (_w(
                 "docs",
                 (_J("build-docs", "docker:small", 130, (97, 100), (88, 100), fail=0.03),),
-                (_J("link-check", "docker:small", 55, (20, 45), (15, 25), fail=0.1, net=1),),
+                (_J("link-check", "docker:small", 55, (20, 45), (15, 25), fail=0.1),),
                 (_J("deploy-preview", "docker:small", 12, (20, 40), (10, 20), sigma=0.3),),
             ),), share=1.0),
         ),
@@ -260,14 +284,21 @@ _ARCHETYPES: tuple[_A, ...] = (
             _P("push", (_w(
                 "ci",
                 (_J("unit-tests", "docker:2xlarge", 240, (6, 20), (9, 18), fail=0.05),),
-                (_J("train-smoke", "runner:gpu", 900, (0, 0), (0, 0), sigma=0.3, fail=0.06),),
+                (_J("train-smoke", "runner:gpu", 900, (0, 0), (0, 0), sigma=0.3, fail=0.06,
+                    net=20, storage=20),),
             ),), share=1.0),
             _P("schedule", (_w(
                 "nightly-training",
-                (_J("prepare-data", "docker:xlarge", 700, (96, 100), (90, 100), net=12,
+                (_J("prepare-data", "docker:xlarge", 700, (96, 100), (90, 100),
                     storage=8),),
-                (_J("train-model", "runner:gpu", 3600, (0, 0), (0, 0), sigma=0.3, fail=0.05),),
-                (_J("evaluate", "docker:2xlarge", 600, (25, 60), (30, 55), storage=3),),
+                (
+                    _J("train-model", "runner:gpu", 3600, (0, 0), (0, 0), sigma=0.3, fail=0.05,
+                       net=60, storage=120),
+                    _J("benchmark-gpu", "gpu:medium.multi", 900, (40, 85), (20, 45), sigma=0.3,
+                       fail=0.05, dlc=True),
+                ),
+                (_J("evaluate", "machine:2xlarge", 600, (25, 60), (30, 55), dlc=True,
+                    storage=60),),
             ),), per_day=1),
         ),
     ),
@@ -281,15 +312,15 @@ _ARCHETYPES: tuple[_A, ...] = (
                 (
                     _J("test-py311", "docker:medium", 150, (75, 100), (30, 55), fail=0.03),
                     _J("test-py312", "docker:medium", 145, (75, 100), (30, 55), fail=0.03),
-                    _J("test-py313", "docker:medium", 150, (75, 100), (30, 55), fail=0.05),
+                    _J("test-py313", "docker:medium.gen2", 150, (75, 100), (30, 55), fail=0.05),
                     _J("test-arm64", "arm:medium", 170, (70, 100), (30, 50), fail=0.04),
                 ),
                 (_J("coverage-report", "docker:small", 11, (30, 60), (15, 25), sigma=0.3),),
             ),), share=0.9),
             _P("tag", (_w(
                 "release",
-                (_J("build-wheels", "machine:large", 300, (85, 100), (40, 65), par=3),),
-                (_J("publish-pypi", "docker:small", 30, (15, 35), (10, 20), net=2),),
+                (_J("build-wheels", "machine:large", 300, (85, 100), (40, 65), par=3, dlc=True),),
+                (_J("publish-pypi", "docker:small", 30, (15, 35), (10, 20)),),
             ),), share=0.1),
         ),
     ),
@@ -309,8 +340,7 @@ _ARCHETYPES: tuple[_A, ...] = (
                         _J("build-ui", "docker:large", 260, (85, 100), (75, 98), storage=2),
                     ),
                     (_J("test-all", "docker:xlarge", 480, (90, 100), (60, 90), par=6, fail=0.07),),
-                    (_J("docker-publish", "remote:large", 300, (30, 80), (25, 50), dlc=True,
-                        net=15),),
+                    (_J("docker-publish", "remote:xlarge", 300, (30, 80), (25, 50)),),
                     delay=25,
                 ),
             ), share=1.0),
@@ -323,8 +353,8 @@ _ARCHETYPES: tuple[_A, ...] = (
         (
             _P("push", (_w(
                 "firmware",
-                (_J("compile", "docker:large", 300, (95, 100), (45, 70), sigma=0.2),),
-                (_J("hil-tests", "runner:hil", 1200, (0, 0), (0, 0), sigma=0.3, fail=0.1),),
+                (_J("compile", "machine:large.gen2", 300, (95, 100), (45, 70), sigma=0.2),),
+                (_J("hil-tests", "runner:hil", 1200, (0, 0), (0, 0), sigma=0.3, fail=0.1, net=10),),
                 (_J("flash-report", "docker:small", 20, (10, 30), (10, 20)),),
             ),), share=1.0),
         ),

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
+from usage_assets.simulator.parts import FILE_DIALECTS
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets.simulator.settings import (
     DEFAULT_ORG_ID,
     DEFAULT_SHARED_ORG_ID,
     DEFAULT_TOKEN,
+    Faults,
     SimulatorSettings,
 )
 
@@ -63,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--get-limit-window-seconds", type=float, default=60.0, help="GET limit window"
     )
+    parser.add_argument(
+        "--file-dialect",
+        choices=FILE_DIALECTS,
+        default="2024",
+        help="part files as in 2024 (unquoted, \\\\N nulls) or 2026 (every field quoted, empty "
+        "nulls); default %(default)s",
+    )
     return parser
 
 
@@ -86,6 +95,7 @@ def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
         post_quota_window=timedelta(hours=args.post_quota_window_hours),
         get_limit=args.get_limit,
         get_limit_window=timedelta(seconds=args.get_limit_window_seconds),
+        faults=Faults(file_dialect=args.file_dialect),
     )
 
 

@@ -157,12 +157,13 @@ class ExportStore:
             if job.failure_reason or job.empty:
                 job.parts = []
                 return
-            rows = self.usage.rows_for_window(job.org_ids, job.start, job.end, as_of=job.created_at)
+            rows = self.usage.rows_for_export(job.org_ids, job.start, job.end, as_of=job.created_at)
             job.parts = write_parts(
                 rows,
                 self.storage_dir / job.id,
                 rows_per_part=self.settings.rows_per_part,
                 drift=self.settings.faults.schema_drift,
+                dialect=self.settings.faults.file_dialect,
             )
             for part in job.parts:
                 self._damage(part)

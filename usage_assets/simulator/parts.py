@@ -1,8 +1,14 @@
 """Write usage rows as gzip CSV part files, the way the real Usage API delivers an export.
 
 Each part is a gzip member holding a complete CSV: its own header line, then up to
-``rows_per_part`` rows; LF line endings, no quoting (the real files never quote, so a value with a
-comma, quote or line break would corrupt the file and is refused instead). The gzip header carries
+``rows_per_part`` rows; LF line endings. Two file dialects, as real exports come in:
+
+* ``"2024"`` (the default): no quoting, ``\\N`` for null, as in the real 2024 export;
+* ``"2026"``: every header name and field in double quotes, the empty string for null, as in a
+  header CircleCI-Labs captured live in 2026 (circleci-data-facts.md §4).
+
+Either way a value with a comma, quote or line break is refused rather than written (the 2024
+files cannot carry one, and the generator never makes one). The gzip header carries
 no file name and a zero mtime, like the real files (FLG = 0), which also makes the bytes
 reproducible: the same rows always give the same parts.
 
@@ -20,9 +26,11 @@ from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
 
-from usage_assets.circleci.export_format import EXPORT_COLUMN_NAMES
+from usage_assets.circleci.export_format import EXPORT_COLUMN_NAMES, NULL_MARKER
 
-__all__ = ["SchemaDrift", "write_parts"]
+__all__ = ["FILE_DIALECTS", "SchemaDrift", "write_parts"]
+
+FILE_DIALECTS = ("2024", "2026")
 
 # Lines joined per gzip write: large enough to amortise the call overhead, small enough that
 # memory stays far below one part's worth of text.
@@ -58,6 +66,7 @@ def write_parts(
     rows_per_part: int,
     drift: SchemaDrift = SchemaDrift(),  # frozen, so one shared default is safe
     name_prefix: str = "usage",
+    dialect: str = "2024",
 ) -> list[Path]:
     """Streams rows into gzip CSV parts of at most rows_per_part rows each, named
     f"{name_prefix}_{i:04d}.csv.gz", each with its own header line; LF line endings; returns
@@ -65,22 +74,26 @@ def write_parts(
 
     Never holds more than one part's worth of text in memory (writes incrementally through
     gzip). Rows must have the 48 export columns; a value containing a comma, a double quote or
-    a line break raises ValueError (the format has no quoting to carry it).
+    a line break raises ValueError (the 2024 format has no quoting to carry it). dialect: see
+    the module docstring.
     """
     if rows_per_part < 1:
         raise ValueError("rows_per_part must be >= 1")
+    if dialect not in FILE_DIALECTS:
+        raise ValueError(f"dialect must be one of {FILE_DIALECTS}, not {dialect!r}")
+    quoted = dialect == "2026"
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
 
     header_names = [c for c in EXPORT_COLUMN_NAMES if c not in drift.missing_columns]
     header_names.extend(drift.extra_columns)
-    header = ",".join(header_names) + "\n"
+    header = '"' + '","'.join(header_names) + '"\n' if quoted else ",".join(header_names) + "\n"
     keep = (
         [i for i, c in enumerate(EXPORT_COLUMN_NAMES) if c not in drift.missing_columns]
         if drift.missing_columns
         else None
     )
-    suffix = ",x" * len(drift.extra_columns)
+    suffix = (',"x"' if quoted else ",x") * len(drift.extra_columns)
     # Every line of a part must carry exactly this many commas; checking the count on each
     # joined batch catches stray commas (and short/long rows) at C speed.
     commas_per_line = len(header_names) - 1
@@ -90,7 +103,7 @@ def write_parts(
     for first in iterator:
         final = dest_dir / f"{name_prefix}_{len(paths):04d}.csv.gz"
         part_rows = chain((first,), islice(iterator, rows_per_part - 1))
-        _write_part(final, header, part_rows, keep, suffix, commas_per_line)
+        _write_part(final, header, part_rows, keep, suffix, commas_per_line, quoted)
         paths.append(final)
     return paths
 
@@ -102,6 +115,7 @@ def _write_part(
     keep: list[int] | None,
     suffix: str,
     commas_per_line: int,
+    quoted: bool,
 ) -> None:
     tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
@@ -123,15 +137,21 @@ def _write_part(
                         raise ValueError(
                             f"row has {len(row)} fields, expected {len(EXPORT_COLUMN_NAMES)}"
                         )
-                if keep is None:
-                    lines = [",".join(row) for row in batch]
+                if keep is not None:
+                    batch = [tuple(row[i] for i in keep) for row in batch]
+                if quoted:
+                    lines = [
+                        '"' + '","'.join("" if v == NULL_MARKER else v for v in row) + '"'
+                        for row in batch
+                    ]
                 else:
-                    lines = [",".join([row[i] for i in keep]) for row in batch]
+                    lines = [",".join(row) for row in batch]
                 text = (suffix + "\n").join(lines) + suffix + "\n"
+                quotes = 2 * (commas_per_line + 1) * len(lines) if quoted else 0
                 if (
                     text.count(",") != commas_per_line * len(lines)
                     or text.count("\n") != len(lines)
-                    or '"' in text
+                    or text.count('"') != quotes
                     or "\r" in text
                 ):
                     raise ValueError(

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from usage_assets.circleci.timestamps import utc_now
 from usage_assets.circleci.window import WindowRules
-from usage_assets.simulator.parts import SchemaDrift
+from usage_assets.simulator.parts import FILE_DIALECTS, SchemaDrift
 
 # The spec's own example org id; the demo and the dev UI use it with the demo token.
 DEFAULT_ORG_ID = "b9291e0d-a11e-41fb-8517-c545388b5953"
@@ -37,6 +37,14 @@ class Faults:
     # bit); later GETs list them all.
     first_listing_omits_parts: int = 0
     schema_drift: SchemaDrift = field(default_factory=SchemaDrift)
+    # How part files are written: "2024" (unquoted, `\\N` nulls) or "2026" (every field quoted,
+    # "" for null); see simulator.parts. Not a misbehaviour, but a file variation a client must
+    # read, switched like schema_drift.
+    file_dialect: str = "2024"
+
+    def __post_init__(self) -> None:
+        if self.file_dialect not in FILE_DIALECTS:
+            raise ValueError(f"file_dialect must be one of {FILE_DIALECTS}")
 
 
 @dataclass

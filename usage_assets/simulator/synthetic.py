@@ -19,8 +19,11 @@ The model, top down:
   100 %.
 * **Outcomes.** Jobs fail with a per-job rate (higher on feature and dependabot branches); a failure
   blocks the later stages (rows with status ``blocked`` that never ran); workflows on busy branches
-  get auto-canceled part way (running jobs end ``canceled``, later ones are canceled without ever
-  running); and a tiny share of jobs are stuck ``queued``/``blocked`` forever, as in real exports.
+  get auto-canceled part way, and expensive jobs get canceled by hand (running jobs end
+  ``canceled``, later ones are canceled without ever running); and about 2 % of jobs are stuck
+  ``running``/``queued``/``blocked`` forever, as in real exports. The shares, the utilisation,
+  storage, network and DLC shapes are calibrated to a real export (the constants below cite
+  circleci-data-facts.md; ``usage_assets_tests/simulator/test_realism.py`` measures them).
 * **Volume.** ``rows_per_day`` is the mean number of job-run rows per org on a weekday. Each day
   gets deterministic jitter per org and per project, weekends run at about 30 %, and a few percent
   of project-days carry a clear spike (3-5x) for anomaly checks. The number of workflow runs per
@@ -33,7 +36,9 @@ Determinism: every random stream is a ``random.Random`` seeded from a BLAKE2 has
 moment (``as_of``) never feeds a random stream: it only decides how already-simulated jobs are
 reported, so a row exported mid-day has the same ids and times as the same row exported later.
 
-Encoding follows ``usage_assets.circleci.export_format``: no quoting, ``\\\\N`` for null, ``true``/``false``,
+Rows come out org by org, day by day (``rows_for_window``); ``rows_for_export`` mixes them as a
+real export file does. Encoding follows ``usage_assets.circleci.export_format`` (the 2024 dialect;
+``parts.write_parts`` can write the 2026 one): no quoting, ``\\\\N`` for null, ``true``/``false``,
 ``YYYY-MM-DD HH:MM:SS.fff`` timestamps (job/workflow times whole seconds, pipeline and last-build
 times with real milliseconds), integers for every number.
 """
@@ -48,6 +53,7 @@ from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import chain
 from statistics import NormalDist
 from typing import Any
 
@@ -66,6 +72,7 @@ from usage_assets.simulator.catalogue import (
     _ORG_WORDS_B,
     _PEOPLE,
     _RESOURCE_CLASSES,
+    _SUCCESSORS,
     _TIME_ZONES,
     _TOPICS,
 )
@@ -84,7 +91,42 @@ _SPIKE_LO, _SPIKE_HI = 3.0, 5.0
 _SPIKE_NORM = 1.0 + _SPIKE_P * ((_SPIKE_LO + _SPIKE_HI) / 2 - 1.0)  # keeps the mean at rows_per_day
 _ORG_JITTER = 0.15
 _PROJECT_JITTER = 0.2
-_P_STUCK = 0.003  # jobs left queued/blocked forever (non-terminal statuses in old exports)
+# Shapes measured on a real export (circleci-data-facts.md §3.2/§3.3); the realism test
+# (usage_assets_tests/simulator/test_realism.py) checks the rows against them.
+# Jobs left non-terminal forever (§3.2 row 30: running 1.1 %, queued 0.4 % of rows, months later).
+_P_STUCK = 0.02
+_STUCK_RUNNING, _STUCK_QUEUED = 0.6, 0.85  # cumulative shares of stuck jobs; the rest `blocked`
+# Runs of >= 15 s without utilisation, by executor (§3.2 rows 36-39: docker 23 %, machine 38 %,
+# remote-docker 75 %, runner 100 %; macOS is unobserved and taken as machine).
+_UTIL_NULL = {"docker": 0.23, "machine": 0.38, "macos": 0.38, "remote-docker": 0.75, "runner": 1.0}
+# Max RAM p50 21 / p95 76 / max 97, >= 95 % in 0.7 % of runs (§3.2): the catalogue's RAM profiles
+# are relative (which job is heavier), mapped onto that scale by x -> 100 (x/100)^_RAM_EXP and
+# capped; a run peaks at 95-97 % only by a rare spike.
+_RAM_EXP = 3.0
+_RAM_MAX_CAP = 78
+_P_RAM_PEAK = 0.007
+# Median CPU at 100 % in ~17 % of runs (§3.2): a CPU-bound job (typical median >= this) is
+# pinned at 100 % on this share of its runs (single-threaded jobs sit at 50 % / 25 % instead).
+_CPU_BOUND, _P_PINNED = 80, 0.4
+# Storage: non-zero on 43 % of rows, runner rows included, 11.7 % of all credits, p95 181,
+# max 5,013 (§3.2 row 43): a log-normal amount on a share of the runs that ran.
+_P_STORAGE = 0.53
+# Canceled: 14.2 % of rows, failed 5.1 %, and the two hold 24 % of all credits (§3.2 row 30,
+# §3.3): auto-cancel of redundant workflows is common, most on busy feature branches. Per push
+# kind: (failure multiplier, chance a workflow is canceled part way).
+_FAIL_MAIN, _CANCEL_MAIN = 1.0, 0.01
+_FAIL_FEATURE, _CANCEL_FEATURE = 2.0, 0.09
+_FAIL_BOT, _CANCEL_BOT = 2.5, 0.04
+_CANCEL_OTHER = 0.01
+# An expensive job is also canceled by hand (or by a timeout) part way, which cancels its
+# workflow from then on: chance = its typical credits per run / _SELF_CANCEL_CREDITS, at most
+# _SELF_CANCEL_MAX. This is what puts so many credits on canceled rows.
+_SELF_CANCEL_CREDITS, _SELF_CANCEL_MAX = 4000, 0.3
+_STORAGE_MEDIAN, _STORAGE_SIGMA = 34, 1.6
+# Network: only traffic to self-hosted runners is billed (§3.2 row 44; CircleCI persist-data docs).
+_P_NETWORK = 0.2
+# Rows held back while mixing an export's order (SyntheticUsage.rows_for_export).
+_MIX_BUFFER = 512
 _RARE_USER, _RARE_LEASE, _RARE_OVERAGE = 0.0002, 0.0012, 0.0017  # cumulative thresholds
 
 # Quantiles of a standard normal, so a job's duration is one table lookup per run instead of a
@@ -98,7 +140,7 @@ _HH = tuple(f"{h:02d}:" for h in range(24))
 _MMSS = tuple(f"{m:02d}:{s:02d}" for m in range(60) for s in range(60))
 _MMSS_000 = tuple(x + ".000" for x in _MMSS)
 _MS3 = tuple(f".{i:03d}" for i in range(1000))
-# Utilisation percentages and the small credit components (network, storage, IP ranges, lease)
+# Utilisation percentages and the small credit components (IP ranges, lease, lease overage)
 # all stay within 0..100; a table lookup is cheaper than str() on the hot path.
 _SMALL_TEXT = tuple(str(i) for i in range(101))
 _UUID_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
@@ -159,11 +201,15 @@ class _Job:
     ram_med: int
     ram_max: int
     util_null: float  # chance of null utilisation for a run of >= 15 s
+    cpu_pinned: float  # chance a run's median CPU is exactly 100 %
+    self_cancel: float  # chance a run is canceled part way on its own (_SELF_CANCEL_CREDITS)
     dlc: int
     dlc_text: str
-    net2: float  # twice the mean network credits: int(random() * net2) has that mean
-    storage2: float
+    net_q: tuple[int, ...]  # _NQ quantiles of network credits when a run moves data; () = none
+    storage_q: tuple[int, ...]  # _NQ quantiles of storage credits when a run stores something
     ipranges: bool
+    successor: _Job | None = None  # the class that replaces this one's from successor_from on
+    successor_from: int = 0  # a date ordinal
 
 
 @dataclass(slots=True)
@@ -227,25 +273,29 @@ def _cumulative(weights: Sequence[float]) -> tuple[float, ...]:
     return tuple(out)
 
 
-def _make_job(t: _J, r: random.Random, dur_factor: float, util_shift: int, org_name: str) -> _Job:
+def _lognormal_quantiles(median: float, sigma: float) -> tuple[int, ...]:
+    return tuple(max(1, round(median * math.exp(sigma * z))) for z in _Z)
+
+
+def _ram(x: int) -> int:
+    return round(100 * (x / 100) ** _RAM_EXP)
+
+
+def _make_job(t: _J, dur_factor: float, util_shift: int, org_name: str) -> _Job:
+    """One project's job from its template. A retired class gets its successor attached, which
+    the rows dated on or after the end of life use (catalogue._SUCCESSORS)."""
     rc, executor, os_name, rate = _RESOURCE_CLASSES[t.rc]
-    if t.net > 50 or t.storage > 50:  # the row writer formats these through _SMALL_TEXT (0..100)
-        raise ValueError(f"job template {t.name}: mean network/storage credits must be <= 50")
+    if t.net and executor != "runner":
+        raise ValueError(f"job template {t.name}: network credits only on self-hosted runners")
     median = t.median_s * dur_factor
     durations = tuple(max(1, round(median * math.exp(t.sigma * z))) for z in _Z)
-    if executor == "runner":
-        util_null = 1.0  # runners report no utilisation
-    elif executor == "remote-docker":
-        util_null = 0.85  # mostly missing in the real sample
-    else:
-        util_null = 0.03  # "occasionally will not be available"
 
     def clamp(v: int) -> int:
         return max(1, min(100, v))
 
     cpu_med = clamp(t.cpu[0] + util_shift)
-    ram_med = clamp(t.ram[0] + util_shift // 2)
-    return _Job(
+    ram_med = clamp(_ram(t.ram[0]) + util_shift // 2)
+    job = _Job(
         name=t.name,
         rc=rc.format(org=org_name),
         os=os_name,
@@ -257,15 +307,21 @@ def _make_job(t: _J, r: random.Random, dur_factor: float, util_shift: int, org_n
         cpu_med=cpu_med,
         cpu_max=max(cpu_med, clamp(t.cpu[1] + util_shift)),
         ram_med=ram_med,
-        ram_max=max(ram_med, clamp(t.ram[1] + util_shift // 2)),
-        util_null=util_null,
+        ram_max=max(ram_med, min(_RAM_MAX_CAP, clamp(_ram(t.ram[1]) + util_shift // 2))),
+        util_null=_UTIL_NULL[executor],
+        cpu_pinned=_P_PINNED if t.cpu[0] >= _CPU_BOUND else 0.0,
+        self_cancel=min(_SELF_CANCEL_MAX, median * rate * t.par / 60 / _SELF_CANCEL_CREDITS),
         dlc=200 if t.dlc else 0,  # DLC is a flat 200 credits per job run
         dlc_text="200" if t.dlc else "0",
-        # Jobs without a network-heavy step still move a little data now and then.
-        net2=2.0 * t.net if t.net else (1.2 if r.random() < 0.5 else 0.0),
-        storage2=2.0 * t.storage,
+        net_q=_lognormal_quantiles(t.net, 1.0) if t.net else (),
+        storage_q=_lognormal_quantiles(t.storage or _STORAGE_MEDIAN, _STORAGE_SIGMA),
         ipranges=t.ipranges,
     )
+    if t.rc in _SUCCESSORS:
+        successor, eol = _SUCCESSORS[t.rc]
+        job.successor = _make_job(t._replace(rc=successor), dur_factor, util_shift, org_name)
+        job.successor_from = eol.toordinal()
+    return job
 
 
 @functools.lru_cache(maxsize=256)
@@ -322,7 +378,7 @@ def _org_model(seed: int, rows_per_day: int, org_id: str) -> _Org:
                 for stage in w.stages:
                     for t in stage:
                         if t not in jobs:
-                            jobs[t] = _make_job(t, pr, dur_factor, util_shift, name)
+                            jobs[t] = _make_job(t, dur_factor, util_shift, name)
 
         pipelines = []
         pipe_stride = job_stride = 0
@@ -508,9 +564,61 @@ class SyntheticUsage:
 
     # ----------------------------------------------------------------------------------------
 
-    def _window(
+    def rows_for_export(
+        self, org_ids: Sequence[str], start: datetime, end: datetime, *, as_of: datetime
+    ) -> Iterator[tuple[str, ...]]:
+        """rows_for_window's rows in the order a real export file holds them: rows of all orgs,
+        days and workflows mixed (circleci-data-facts.md §3.3: one real part holds all 3 orgs
+        and all 9 days of its export), so each part of an export is a cross-section of it.
+
+        The order is a deterministic shuffle of the seed and the request: the (org, day)
+        streams are merged in a random order drawn in proportion to each one's size, then passed
+        through a small shuffle buffer. Memory stays at one int per row plus the buffer, never
+        the rows themselves, so a 2-million-row export still streams.
+        """
+        _aware_check(start, "start")
+        _aware_check(end, "end")
+        _aware_check(as_of, "as_of")
+        if isinstance(org_ids, str):
+            raise TypeError("org_ids must be a sequence of org ids, not a single string")
+        return self._mixed(tuple(org_ids), start, end, as_of)
+
+    def _mixed(
         self, org_ids: tuple[str, ...], start: datetime, end: datetime, as_of: datetime
     ) -> Iterator[tuple[str, ...]]:
+        r = _rng("export-order", self.seed, org_ids, start.isoformat(), end.isoformat())
+        rand = r.random
+        streams = [iter(rows) for _, _, rows in self._streams(org_ids, start, end, as_of)]
+        # One slot per row a stream may yield (a full day's count bounds a partial day's).
+        slots = [
+            i
+            for i, (org_id, day, _) in enumerate(self._streams(org_ids, start, end, as_of))
+            for _ in range(self.day_row_count(org_id, day))
+        ]
+        for i in range(len(slots) - 1, 0, -1):  # Fisher-Yates on random(), stable across versions
+            j = int(rand() * (i + 1))
+            slots[i], slots[j] = slots[j], slots[i]
+        merged = chain(
+            (row for i in slots if (row := next(streams[i], None)) is not None),
+            chain.from_iterable(streams),  # nothing is left unless a bound was wrong
+        )
+        buffer: list[tuple[str, ...]] = []
+        for row in merged:
+            if len(buffer) < _MIX_BUFFER:
+                buffer.append(row)
+                continue
+            k = int(rand() * _MIX_BUFFER)
+            yield buffer[k]
+            buffer[k] = row
+        for i in range(len(buffer) - 1, 0, -1):
+            j = int(rand() * (i + 1))
+            buffer[i], buffer[j] = buffer[j], buffer[i]
+        yield from buffer
+
+    def _streams(
+        self, org_ids: tuple[str, ...], start: datetime, end: datetime, as_of: datetime
+    ) -> Iterator[tuple[str, date, Iterator[tuple[str, ...]]]]:
+        """(org id, day, that day's rows in the window), org by org, day by day; lazy."""
         first = start.astimezone(UTC).date()
         last = end.astimezone(UTC).date()
         if start > end:
@@ -524,8 +632,14 @@ class SyntheticUsage:
                 lo = max(0, math.ceil(_rel_seconds(start, midnight)))
                 hi = min(_DAY - 1, math.floor(_rel_seconds(end, midnight)))
                 if lo <= hi:
-                    yield from self._rows(org, day, as_of, lo, hi)
+                    yield org_id, day, self._rows(org, day, as_of, lo, hi)
                 day += timedelta(days=1)
+
+    def _window(
+        self, org_ids: tuple[str, ...], start: datetime, end: datetime, as_of: datetime
+    ) -> Iterator[tuple[str, ...]]:
+        for _, _, rows in self._streams(org_ids, start, end, as_of):
+            yield from rows
 
     def _rows(
         self, org: _Org, day: date, as_of: datetime | None, lo: int, hi: int
@@ -609,17 +723,17 @@ class SyntheticUsage:
                 # Branch, trigger and failure/cancel propensities by what started the pipeline.
                 if kind == "push":
                     if x < 0.55:
-                        branch, fail_mult, p_cancel = default_branch, 0.7, 0.015
+                        branch, fail_mult, p_cancel = default_branch, _FAIL_MAIN, _CANCEL_MAIN
                     elif x < 0.9:
                         branch = features[int(rand() * rand() * n_feat)]
-                        fail_mult, p_cancel = 1.5, 0.06
+                        fail_mult, p_cancel = _FAIL_FEATURE, _CANCEL_FEATURE
                     else:
                         branch = bots[int(rand() * n_bots)]
-                        fail_mult, p_cancel = 2.0, 0.03
+                        fail_mult, p_cancel = _FAIL_BOT, _CANCEL_BOT
                 elif kind == "tag":
-                    branch, fail_mult, p_cancel = N, 1.0, 0.01
+                    branch, fail_mult, p_cancel = N, 1.0, _CANCEL_OTHER
                 else:
-                    branch, fail_mult, p_cancel = default_branch, 0.8, 0.01
+                    branch, fail_mult, p_cancel = default_branch, _FAIL_MAIN, _CANCEL_OTHER
                 y = rand()
                 if kind == "schedule":
                     source, unregistered, user = "scheduled_pipeline", true_, N
@@ -665,11 +779,13 @@ class SyntheticUsage:
                         stage_end = stage_ready
                         stage_failed = False
                         for job in stage:
+                            if job.successor is not None and ordinal >= job.successor_from:
+                                job = job.successor
                             job_id = _uuid(bits(128))
                             number = job_number
                             job_number += 1
                             if blocked_at >= 0:
-                                plan.append((job, job_id, 0, "blocked", blocked_at))
+                                plan.append((job, job_id, 0, "blocked", blocked_at, number))
                                 all_ok = False
                                 continue
                             if first:
@@ -679,17 +795,26 @@ class SyntheticUsage:
                                 q = stage_ready + int(rand() * 3)
                                 s = q + _QUEUE[int(rand() * 64)]
                                 if s >= cancel_at:
-                                    plan.append((job, job_id, 0, "canceled", cancel_at))
+                                    plan.append((job, job_id, 0, "canceled", cancel_at, number))
                                     all_ok = False
                                     continue
                                 if rand() < _P_STUCK:
-                                    status = "queued" if rand() < 0.6 else "blocked"
-                                    plan.append((job, job_id, 0, status, t0))
+                                    x = rand()
+                                    status = (
+                                        "running"
+                                        if x < _STUCK_RUNNING
+                                        else "queued"
+                                        if x < _STUCK_QUEUED
+                                        else "blocked"
+                                    )
+                                    plan.append((job, job_id, 0, status, t0, number))
                                     all_ok = False
                                     stage_failed = True
                                     continue
                             dur = job.durations[int(rand() * _NQ)]
                             status = "success"
+                            if cancel_at == math.inf and rand() < job.self_cancel:
+                                cancel_at = s + 1 + int(dur * (0.4 + 0.6 * rand()))
                             if rand() < job.fail * fail_mult:
                                 dur = max(1, int(dur * (0.1 + 0.9 * rand())))
                                 status = "failed"
@@ -707,22 +832,30 @@ class SyntheticUsage:
                             else:
                                 cm = job.cpu_med + int(rand() * 17) - 8
                                 cm = 0 if cm < 0 else (100 if cm > 100 else cm)
+                                if rand() < job.cpu_pinned:
+                                    cm = 100
                                 cx = job.cpu_max + int(rand() * 13) - 6
                                 cx = cm if cx < cm else (100 if cx > 100 else cx)
                                 rm = job.ram_med + int(rand() * 11) - 5
                                 rm = 0 if rm < 0 else (100 if rm > 100 else rm)
                                 rx = job.ram_max + int(rand() * 9) - 4
+                                if rand() < _P_RAM_PEAK:
+                                    rx = 95 + int(rand() * 3)
                                 rx = rm if rx < rm else (100 if rx > 100 else rx)
                                 util = (pct[cm], pct[cx], pct[rm], pct[rx])
                             compute = (seconds * job.credit_rate + 59) // 60
-                            net = int(rand() * job.net2)
-                            storage = int(rand() * job.storage2)
+                            net = (
+                                job.net_q[int(rand() * _NQ)]
+                                if job.net_q and rand() < _P_NETWORK
+                                else 0
+                            )
+                            storage = job.storage_q[int(rand() * _NQ)] if rand() < _P_STORAGE else 0
                             ipr = 1 + int(rand() * 12) if job.ipranges and rand() < 0.7 else 0
                             total = compute + job.dlc + storage + net + ipr
                             z = rand()
                             if z >= _RARE_OVERAGE:
                                 credits = (
-                                    str(compute), job.dlc_text, "0", small[storage], small[net],
+                                    str(compute), job.dlc_text, "0", str(storage), str(net),
                                     "0", "0", small[ipr], str(total),
                                 )  # fmt: skip
                             else:
@@ -735,8 +868,8 @@ class SyntheticUsage:
                                     overage = 1 + int(rand() * 30)
                                 total += user_c + lease + overage
                                 credits = (
-                                    str(compute), job.dlc_text, str(user_c), small[storage],
-                                    small[net], small[lease], small[overage], small[ipr],
+                                    str(compute), job.dlc_text, str(user_c), str(storage),
+                                    str(net), small[lease], small[overage], small[ipr],
                                     str(total),
                                 )  # fmt: skip
                             plan.append((job, job_id, 1, status, q, s, e, number, util, credits))
@@ -788,10 +921,22 @@ class SyntheticUsage:
                                 )  # fmt: skip
                                 continue
                             status = "queued" if q <= as_rel else "blocked"
+                            number = p[7]
                         else:
                             status = p[3] if p[4] <= as_rel else "blocked"
-                        # Never ran: no job details, no times but JOB_RUN_STARTED_AT, which the
-                        # real file fills with the workflow's start.
+                            number = p[5]
+                        if status == "queued":
+                            # A queued job keeps its name, number and parallelism, and has no
+                            # other job details yet (circleci-data-facts.md §3.2 row 30a).
+                            yield head + (  # noqa: RUF005 - concatenation is ~40 % faster here
+                                job.name, str(number), p[1], run_date, N, started_text, N, status,
+                                N, N, N, job.par, N, N, N, N, N,
+                                "0", "0", "0", "0", "0", "0", "0", "0", "0",
+                            )  # fmt: skip
+                            continue
+                        # Never ran (stuck `running` rows look the same): no job details, no
+                        # times but JOB_RUN_STARTED_AT, which the real file fills with the
+                        # workflow's start.
                         yield head + (  # noqa: RUF005 - concatenation is ~40 % faster here
                             N, N, p[1], run_date, N, started_text, N, status,
                             N, N, N, N, N, N, N, N, N,

@@ -40,11 +40,19 @@ def test_the_shipped_files_load() -> None:
 
 
 def test_the_shipped_classes_cover_what_the_simulator_generates_at_its_rates() -> None:
+    """Every simulated class is in the file; where the file gives a rate the simulator bills it,
+    and where the file leaves it empty (unknown) the simulator bills an invented rate of its own,
+    which the insights must fit from the rows (see simulator/catalogue.py)."""
     catalog = ResourceClassCatalog(load_reference_data(DEFAULT_REFERENCE_DIR).resource_classes)
+    unknown = []
     for text, executor, _, rate in _RESOURCE_CLASSES.values():
         found = catalog.find(executor, text.format(org="acme"))
         assert found is not None, f"{executor} {text} is missing"
-        assert found.credits_per_minute == rate, f"{executor} {text}"
+        if found.credits_per_minute is None:
+            unknown.append(text)
+        else:
+            assert found.credits_per_minute == rate, f"{executor} {text}"
+    assert unknown == ["m4pro.medium"]
 
 
 @pytest.mark.parametrize(

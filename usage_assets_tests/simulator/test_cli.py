@@ -23,7 +23,8 @@ import pytest
 
 from usage_assets.circleci.export_format import EXPORT_COLUMN_NAMES
 from usage_assets.dev.local_stack import free_port
-from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN, SimulatorSettings
+from usage_assets.simulator.cli import build_parser, settings_from_args
+from usage_assets.simulator.settings import DEFAULT_ORG_ID, DEFAULT_TOKEN, Faults, SimulatorSettings
 from usage_assets.simulator.synthetic import SyntheticUsage
 
 SCRIPT = Path(sys.executable).parent / "usage-api-simulator"
@@ -213,3 +214,14 @@ def test_circleci_support_export_script_gets_every_row_once_with_default_setting
     header, *rows = (out / "combined.csv").read_text().splitlines()
     assert header == ",".join(EXPORT_COLUMN_NAMES)
     assert sorted(map(without_export_time, rows)) == sorted(expected)
+
+
+def test_the_file_dialect_flag_sets_the_setting() -> None:
+    parser = build_parser()
+    assert settings_from_args(parser.parse_args([])).faults.file_dialect == "2024"
+    chosen = settings_from_args(parser.parse_args(["--file-dialect", "2026"]))
+    assert chosen.faults.file_dialect == "2026"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--file-dialect", "2025"])
+    with pytest.raises(ValueError, match="file_dialect"):
+        Faults(file_dialect="2025")

@@ -230,3 +230,33 @@ def test_speed_sanity(tmp_path: Path) -> None:
         f"compression {raw / packed:.1f}:1"
     )
     assert raw / packed > 3
+
+
+def test_the_2026_dialect_quotes_every_field_and_writes_nulls_empty(
+    tmp_path: Path, rows: list[tuple[str, ...]]
+) -> None:
+    """circleci-data-facts.md §4: a 2026 header is `"PROJECT_ID","PROJECT_NAME",...` and a
+    missing utilisation is `""`."""
+    [path] = write_parts(rows[:50], tmp_path, rows_per_part=100, dialect="2026")
+    lines = read_part(path)
+    assert lines[0] == '"' + '","'.join(EXPORT_COLUMN_NAMES) + '"'
+    assert all(line.startswith('"') and line.endswith('"') for line in lines)
+    assert NULL_MARKER not in "\n".join(lines)
+    parsed = list(csv.reader(lines[1:]))
+    expected = [["" if v == NULL_MARKER else v for v in row] for row in rows[:50]]
+    assert parsed == expected
+    assert any("" in row for row in parsed)
+
+
+def test_the_2026_dialect_with_schema_drift(tmp_path: Path, rows: list[tuple[str, ...]]) -> None:
+    drift = SchemaDrift(extra_columns=("NEW_COL",), missing_columns=("VCS_URL",))
+    [path] = write_parts(rows[:5], tmp_path, rows_per_part=10, drift=drift, dialect="2026")
+    header, *body = list(csv.reader(read_part(path)))
+    assert header[-1] == "NEW_COL" and "VCS_URL" not in header
+    assert all(len(row) == len(header) and row[-1] == "x" for row in body)
+
+
+def test_an_unknown_dialect_is_refused(tmp_path: Path, rows: list[tuple[str, ...]]) -> None:
+    with pytest.raises(ValueError, match="dialect"):
+        write_parts(rows[:5], tmp_path, rows_per_part=10, dialect="2025")
+    assert list(tmp_path.iterdir()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import http.server
 import threading
 from datetime import UTC, date, datetime, timedelta
@@ -155,6 +156,36 @@ def test_unknown_extra_column_is_reported_and_loaded_around(
     metadata = result.asset_materializations_for_node("job_runs")[0].metadata
     assert metadata["unknown_columns"].value == "IS_DEFAULT_BRANCH"
     assert warehouse_job_ids(tmp_path) == expected_job_ids(live_sim, FIRST, LAST, datetime.now(UTC))
+
+
+def test_a_2026_dialect_export_loads_exactly_as_the_2024_one(
+    live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """2026 files quote every field and write "" for a null (circleci-data-facts.md §4): the
+    loader reads the same rows, the same nulls and the same credits as from the 2024 dialect."""
+
+    def load(dialect: str, folder: Path) -> list[tuple[object, ...]]:
+        live_sim.settings.faults.file_dialect = dialect
+        assert export(live_sim, folder, instance).success
+        raw_dir = folder / "raw"
+        assert download_and_load(live_sim, folder, instance).success
+        part = next(raw_dir.rglob("*.csv.gz"))
+        with gzip.open(part, "rt") as handle:
+            first_line = handle.readline()
+        assert first_line.startswith('"ORGANIZATION_ID","') == (dialect == "2026")
+        with duckdb.connect(str(folder / "usage.duckdb")) as conn:
+            return conn.execute(
+                "SELECT job_id, job_name, job_build_status, resource_class, "
+                "median_cpu_utilization_pct, max_ram_utilization_pct, job_run_seconds, "
+                "vcs_branch, job_run_stopped_at, storage_credits, total_credits "
+                "FROM circleci.job_runs ORDER BY job_id"
+            ).fetchall()
+
+    old = load("2024", tmp_path / "old")
+    new = load("2026", tmp_path / "new")
+    assert [r[0] for r in new] == expected_job_ids(live_sim, FIRST, LAST, datetime.now(UTC))
+    assert new == old
+    assert any(r[5] is None for r in new) and any(r[1] is None for r in new)
 
 
 def test_rows_outside_the_window_are_counted_not_written(
