@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import duckdb
 
@@ -116,15 +116,42 @@ def load_extensions(conn: duckdb.DuckDBPyConnection) -> None:
             raise LakeSetupError(f"DuckDB refused the {name} extension at {path}: {exc}") from None
 
 
+def _libpq_keywords(catalog_url: str) -> tuple[dict[str, str], str]:
+    """(the secret's parameters, the connection string without them) for the catalog URL.
+
+    Host, port, user and password go into a DuckDB secret, which DuckDB never prints (error
+    messages echo the ATTACH path); the database and any ?sslmode=... stay in the path."""
+    parts = urlsplit(catalog_url)
+    secret = {
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or 5432),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+    }
+    keywords = [f"dbname={unquote(parts.path.lstrip('/'))}"]
+    keywords += [f"{name}={value}" for name, value in parse_qsl(parts.query)]
+    return {k: v for k, v in secret.items() if v}, " ".join(keywords)
+
+
 def attach_sql(location: LakeLocation, *, read_only: bool = False) -> str:
-    """The ATTACH statement for the lake (holds the catalog URL: never log it)."""
+    """The ATTACH statement for the lake, credentials left to the secret of `secret_sql`."""
+    _, keywords = _libpq_keywords(location.catalog_url)
     options = [f"DATA_PATH '{_sql_text(location.data_path)}'"]
     if read_only:
         options.append("READ_ONLY")
     return (
-        f"ATTACH '{_sql_text('ducklake:postgres:' + location.catalog_url)}' AS {LAKE_ALIAS}"
+        f"ATTACH '{_sql_text('ducklake:postgres:' + keywords)}' AS {LAKE_ALIAS}"
         f" ({', '.join(options)})"
     )
+
+
+def secret_sql(location: LakeLocation) -> str:
+    """The connection's PostgreSQL secret (the catalog's host, port, user, password): holds the
+    password, never log it. Temporary: it lives in this connection's memory only. Its name makes
+    it the default one, which the postgres extension uses for an ATTACH naming no secret."""
+    secret, _ = _libpq_keywords(location.catalog_url)
+    fields = ", ".join(f"{name} '{_sql_text(value)}'" for name, value in secret.items())
+    return f"CREATE OR REPLACE TEMPORARY SECRET __default_postgres (TYPE postgres, {fields})"
 
 
 def attach_lake(
@@ -135,6 +162,7 @@ def attach_lake(
     if not location.data_path.startswith("s3://"):
         Path(location.data_path).mkdir(parents=True, exist_ok=True)
     try:
+        conn.execute(secret_sql(location))
         conn.execute(attach_sql(location, read_only=read_only))
     except duckdb.Error as exc:
         raise LakeSetupError(
