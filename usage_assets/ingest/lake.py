@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -58,6 +58,8 @@ EXTENSION_SAFETY_CONFIG: dict[str, Any] = {
 # Advisory-lock namespace (the first int4 key of pg_advisory_lock) for a usage day of job_runs;
 # the second key is the day's ordinal. Arbitrary, fixed: every loader must agree on it.
 _DAY_LOCK_CLASS = 0x05A6E1A7
+# The lock a writer holds while it ATTACHes (and so maybe creates) the lake.
+_ATTACH_LOCK = (_DAY_LOCK_CLASS + 1, 0)
 
 
 class LakeSetupError(RuntimeError):
@@ -163,7 +165,10 @@ def attach_lake(
         Path(location.data_path).mkdir(parents=True, exist_ok=True)
     try:
         conn.execute(secret_sql(location))
-        conn.execute(attach_sql(location, read_only=read_only))
+        # The first ATTACH creates the catalog's tables: two processes doing it at once collide
+        # in PostgreSQL ("duplicate key ... pg_type"), so writers attach one at a time.
+        with nullcontext() if read_only else _catalog_lock(location.catalog_url, _ATTACH_LOCK):
+            conn.execute(attach_sql(location, read_only=read_only))
     except duckdb.Error as exc:
         raise LakeSetupError(
             f"Could not attach {location.describe()}: {_scrub(str(exc), location.catalog_url)}"
@@ -198,29 +203,36 @@ def is_commit_conflict(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.Error) and bool(_CONFLICT.search(str(exc)))
 
 
-@contextmanager
-def day_locks(catalog_url: str, first: date, last: date) -> Iterator[None]:
+def day_locks(catalog_url: str, first: date, last: date) -> AbstractContextManager[None]:
     """Hold a PostgreSQL advisory lock for each usage day of [first, last] until the block ends.
 
     Taken in day order (no deadlock between overlapping windows) on a connection of its own, so
     they outlive DuckDB's transactions and its retries; closing the connection releases them, also
     when the process dies."""
+    days = [
+        (_DAY_LOCK_CLASS, (first + timedelta(days=n)).toordinal())
+        for n in range((last - first).days + 1)
+    ]
+    return _catalog_lock(catalog_url, *days)
+
+
+@contextmanager
+def _catalog_lock(catalog_url: str, *keys: tuple[int, int]) -> Iterator[None]:
+    """Session advisory locks on the catalog database, taken in the order given."""
     import psycopg2  # the `lake` extra's; imported here so the DuckDB file needs no driver
 
     try:
         lock_conn = psycopg2.connect(catalog_url)
     except psycopg2.Error as exc:
         raise LakeSetupError(
-            f"Could not connect to the lake catalog {redacted_url(catalog_url)} for the load's "
-            f"day locks: {_scrub(str(exc), catalog_url)}"
+            f"Could not connect to the lake catalog {redacted_url(catalog_url)} for its "
+            f"advisory locks: {_scrub(str(exc), catalog_url)}"
         ) from None
     try:
         lock_conn.autocommit = True
         with lock_conn.cursor() as cur:
-            day = first
-            while day <= last:
-                cur.execute("SELECT pg_advisory_lock(%s, %s)", (_DAY_LOCK_CLASS, day.toordinal()))
-                day += timedelta(days=1)
+            for key in keys:
+                cur.execute("SELECT pg_advisory_lock(%s, %s)", key)
         yield
     finally:
         lock_conn.close()

@@ -44,10 +44,12 @@ def _load(
 ) -> dict[str, Any]:
     """Worker: one window load, started together with the others."""
     export_id, first, last, minutes = export
+    if barrier is not None:
+        # Before connecting: on an empty lake the workers' first ATTACHes (which create the
+        # catalog) race too.
+        barrier.wait(timeout=120)
     conn = connect_lake(lake)
     try:
-        if barrier is not None:
-            barrier.wait(timeout=120)
         conflicts: list[int] = []
         report = load_window(
             conn,
