@@ -153,8 +153,6 @@ def check_and_query(target: str | LakeLocation, expected_rows: int) -> dict[str,
 
 def bench_lake(server_url: str, *, windows: int = 12, rows_per_day: int = 5000) -> dict[str, Any]:
     """The section's figures; `server_url` is a PostgreSQL server whose user may CREATE DATABASE."""
-    import psycopg2
-
     from usage_assets_tests.postgres import with_database
 
     results: list[dict[str, Any]] = []
@@ -173,18 +171,19 @@ def bench_lake(server_url: str, *, windows: int = 12, rows_per_day: int = 5000) 
             case = folder / f"{backend}_{writers}"
             case.mkdir()
             target: str | LakeLocation
+            name = f"bench_lake_{writers}_{int(time.time())}"
             if backend == "duckdb_file":
                 target = str(case / "usage.duckdb")
             else:
-                name = f"bench_lake_{writers}_{int(time.time())}"
-                admin = psycopg2.connect(server_url)
-                admin.autocommit = True
-                with admin.cursor() as cur:
-                    cur.execute(f'CREATE DATABASE "{name}"')
-                admin.close()
+                _admin(server_url, f'CREATE DATABASE "{name}"')
                 target = LakeLocation(with_database(server_url, name), f"{case / 'data'}/")
-            backfill = timed_pass(target, all_windows, writers, case / "staging")
-            reload = timed_pass(target, all_windows, writers, case / "staging")
+            try:
+                backfill = timed_pass(target, all_windows, writers, case / "staging")
+                reload = timed_pass(target, all_windows, writers, case / "staging")
+                queried = check_and_query(target, expected)
+            finally:
+                if backend != "duckdb_file":
+                    _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             results.append(
                 {
                     "backend": backend,
@@ -195,10 +194,22 @@ def bench_lake(server_url: str, *, windows: int = 12, rows_per_day: int = 5000) 
                     "backfill_conflicts_retried": backfill["conflicts_retried"],
                     "reload_wall_s": reload["wall_s"],
                     "reload_conflicts_retried": reload["conflicts_retried"],
-                    **check_and_query(target, expected),
+                    **queried,
                 }
             )
     return {"days_per_window": DAYS_PER_WINDOW, "rows_per_day": rows_per_day, "runs": results}
+
+
+def _admin(server_url: str, statement: str) -> None:
+    import psycopg2
+
+    admin = psycopg2.connect(server_url)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        admin.close()
 
 
 def print_lake(section: dict[str, Any]) -> None:
