@@ -1,4 +1,5 @@
-"""Dagster resources: the Usage API client and the POST quota guard.
+"""Dagster resources: the Usage API client, the POST quota guard, and the warehouse (the DuckDB
+file, or a DuckLake: `WarehouseResource`).
 
 Both are thin: the HTTP lives in `usage_assets.circleci`, the ledger in `usage_assets.ingest.quota_ledger`. They
 exist so that assets, the sensor and tests get them by name, configured from the environment.
@@ -233,6 +234,11 @@ class WarehouseResource(DuckDBResource):
 
 
 WindowLock = Callable[[date, date], AbstractContextManager[None]]
+
+
+def is_lake(warehouse: DuckDBResource) -> bool:
+    """Whether the warehouse resource is a DuckLake (USAGE_LAKE_CATALOG_URL set)."""
+    return isinstance(warehouse, WarehouseResource) and warehouse.lake is not None
 
 
 def warehouse_window_lock(warehouse: DuckDBResource) -> WindowLock:

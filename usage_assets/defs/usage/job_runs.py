@@ -11,6 +11,7 @@ from usage_assets.defs.resources import (
     CircleCIUsageResource,
     RawStoreResource,
     is_disk_full,
+    is_lake,
     warehouse_connection,
     warehouse_disk,
     warehouse_window_lock,
@@ -218,5 +219,11 @@ def job_runs(
             or "none",
             "dagster/column_schema": JOB_RUNS_SCHEMA,
             "columns": len(CLEAN_SCHEMA),
+            # Only on a DuckLake, where concurrent loads can lose a commit and run again.
+            **(
+                {"commit_conflicts_retried": sum(r.commit_conflicts_retried for r in reports)}
+                if is_lake(warehouse)
+                else {}
+            ),
         }
     )

@@ -39,6 +39,8 @@ def test_download_and_load_into_a_ducklake_holds_exactly_the_simulators_rows(
         assert loaded.success
         checks = loaded.get_asset_check_evaluations()
         assert len(checks) == 4 and all(c.passed for c in checks)
+        metadata = loaded.asset_materializations_for_node("job_runs")[0].metadata
+        assert metadata["commit_conflicts_retried"].value == 0  # one writer: nothing lost
     expected = expected_job_ids(live_sim, FIRST, LAST, datetime.now(UTC))
     with connect_lake(lake, read_only=True) as conn:
         rows = conn.execute("SELECT job_id FROM circleci.job_runs ORDER BY job_id").fetchall()
