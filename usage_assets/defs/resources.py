@@ -21,7 +21,7 @@ from pydantic import Field
 
 from usage_assets.circleci import DEFAULT_BASE_URL, DownloadPace, RetryPolicy, UsageApiClient
 from usage_assets.circleci.vocabulary import is_uuid
-from usage_assets.ingest.lake import LakeLocation, connect_lake, day_locks
+from usage_assets.ingest.lake import LakeLocation, connect_lake, day_locks, insights_lock
 from usage_assets.ingest.quota_ledger import (
     QUOTA_LEDGER_URL_ENV,
     PostQuotaLedger,
@@ -249,6 +249,13 @@ def warehouse_window_lock(warehouse: DuckDBResource) -> WindowLock:
         return lambda first, last: nullcontext()
     catalog_url = lake.catalog_url
     return lambda first, last: day_locks(catalog_url, first, last)
+
+
+def insights_writer_lock(warehouse: DuckDBResource) -> AbstractContextManager[None]:
+    """Held around an insights op's writes: on a lake, one insights refresh at a time across
+    processes (`usage_assets.ingest.lake.insights_lock`); on the DuckDB file the pool does it."""
+    lake = warehouse.lake if isinstance(warehouse, WarehouseResource) else None
+    return nullcontext() if lake is None else insights_lock(lake.catalog_url)
 
 
 def warehouse_disk(warehouse: DuckDBResource) -> Path:

@@ -60,6 +60,9 @@ EXTENSION_SAFETY_CONFIG: dict[str, Any] = {
 _DAY_LOCK_CLASS = 0x05A6E1A7
 # The lock a writer holds while it ATTACHes (and so maybe creates) the lake.
 _ATTACH_LOCK = (_DAY_LOCK_CLASS + 1, 0)
+# The lock an insights refresh holds: the insights ops rewrite shared tables (daily_usage for any
+# days, the roll-ups whole), and DuckLake would refuse all but one of two concurrent rewrites.
+_INSIGHTS_LOCK = (_DAY_LOCK_CLASS + 2, 0)
 
 
 class LakeSetupError(RuntimeError):
@@ -214,6 +217,12 @@ def day_locks(catalog_url: str, first: date, last: date) -> AbstractContextManag
         for n in range((last - first).days + 1)
     ]
     return _catalog_lock(catalog_url, *days)
+
+
+def insights_lock(catalog_url: str) -> AbstractContextManager[None]:
+    """Held by an insights refresh for its whole run: insights refreshes of any processes run one
+    at a time (they are short), loads beside them (other tables, no conflict)."""
+    return _catalog_lock(catalog_url, _INSIGHTS_LOCK)
 
 
 @contextmanager
