@@ -12,7 +12,8 @@ raises a conflict when two transactions delete from the same table, which `is_co
 recognises so the load can be retried. Two loads that only insert never conflict, so loads of
 overlapping windows also hold `day_locks` (PostgreSQL advisory locks on the catalog database, one per
 usage day) for their whole transaction: overlapping loads run one after the other, disjoint ones at
-once.
+once. Two more advisory locks: writers ATTACH one at a time (the first ATTACH creates the catalog's
+tables, and two at once collide), and insights refreshes run one at a time (`insights_lock`).
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ import duckdb
 from usage_assets.ingest.quota_ledger import redacted as redacted_url
 
 LAKE_CATALOG_URL_ENV = "USAGE_LAKE_CATALOG_URL"
-LAKE_DATA_PATH_ENV = "USAGE_LAKE_DATA_PATH"
-WAREHOUSE_WRITERS_ENV = "USAGE_WAREHOUSE_WRITERS"
 
 # The name the lake is attached under; `USE lake` makes it the default catalog.
 LAKE_ALIAS = "lake"
