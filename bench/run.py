@@ -1,6 +1,8 @@
 """`make bench`: ingest speed and memory against DuckDB's own CSV reader and the peers' pandas
-approach, quota economy of a 13-month backfill through the real daemon and sensor, and the sensor's
-tick cost with 50 pending jobs. Prints a table and writes bench/results/latest.json.
+approach, quota economy of a 13-month backfill through the real daemon and sensor, the sensor's
+tick cost with 50 pending jobs, and window loads by 1, 2 and 4 concurrent writers on a DuckLake
+against the DuckDB file (bench/lake_writers.py). Prints a table and writes
+bench/results/latest.json.
 
 Figures, not assertions: the targets are reported as met or missed, never enforced by a timed test.
 """
@@ -221,6 +223,12 @@ def print_report(report: dict[str, Any]) -> None:
     print(
         f"Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, {report['machine']['memory_gib']} GiB"
     )
+    if "lake" in report:
+        from bench.lake_writers import print_lake
+
+        print_lake(report["lake"])
+    if "ingest" not in report:
+        return
     print()
     print(f"{'size':<6}{'method':<14}{'rows':>10}{'wall s':>9}{'rows/s':>10}{'peak MiB':>10}")
     for row in report["ingest"]:
@@ -274,21 +282,40 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-backfill", action="store_true")
     parser.add_argument("--backfill-days", type=int, default=365)
+    parser.add_argument("--skip-lake", action="store_true", help="no DuckLake writers section")
+    parser.add_argument(
+        "--lake-only", action="store_true", help="only the DuckLake writers section (~3 min)"
+    )
+    parser.add_argument("--lake-windows", type=int, default=12)
+    parser.add_argument("--lake-rows-per-day", type=int, default=5000)
     args = parser.parse_args()
 
     report: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
     }
-    report["ingest"] = bench_ingest(args.repeats)
-    report["targets"] = verdicts(report["ingest"])
-    report["sensor"] = bench_sensor(pending=50, ticks=12)
-    if not args.skip_backfill:
-        report["backfill"] = bench_backfill(args.backfill_days)
+    if not args.lake_only:
+        report["ingest"] = bench_ingest(args.repeats)
+        report["targets"] = verdicts(report["ingest"])
+        report["sensor"] = bench_sensor(pending=50, ticks=12)
+        if not args.skip_backfill:
+            report["backfill"] = bench_backfill(args.backfill_days)
+    if not args.skip_lake:
+        report["lake"] = run_lake_section(args.lake_windows, args.lake_rows_per_day)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
+    name = "lake.json" if args.lake_only else "latest.json"
+    (RESULTS / name).write_text(json.dumps(report, indent=2))
     print_report(report)
-    print(f"\nResults: {RESULTS / 'latest.json'}")
+    print(f"\nResults: {RESULTS / name}")
+
+
+def run_lake_section(windows: int, rows_per_day: int) -> dict[str, Any]:
+    """The DuckLake section, on $USAGE_TEST_POSTGRES_URL or a throwaway local server."""
+    from bench.lake_writers import bench_lake
+    from usage_assets_tests.postgres import server_url
+
+    with server_url() as url:
+        return bench_lake(url, windows=windows, rows_per_day=rows_per_day)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ OWNERS = ["team:data-platform"]
 
 # Concurrency pools (limits in dagster.yaml): one create-export POST at a time, so the quota
 # check-then-POST cannot race; one writer of the DuckDB warehouse at a time (DuckDB admits one
-# writing process).
+# writing process), or USAGE_WAREHOUSE_WRITERS on a DuckLake (set on the instance by the export
+# sensor, see sensors.apply_pool_limit).
 POST_POOL = "circleci_export_post"
 WAREHOUSE_POOL = "usage_warehouse_writer"
 

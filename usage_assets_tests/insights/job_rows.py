@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 from usage_assets.circleci.vocabulary import CREDIT_COLUMNS
+from usage_assets.ingest.duckdb_sql import transaction
 from usage_assets.ingest.job_runs_table import JOB_RUNS, ensure_job_runs_table
 
 _ids = itertools.count(1)
@@ -90,12 +91,14 @@ def never_ran(*, day: date = DAY, **columns: Any) -> dict[str, Any]:
 
 def insert(conn: duckdb.DuckDBPyConnection, rows: Iterable[dict[str, Any]]) -> None:
     ensure_job_runs_table(conn)
-    for row in rows:
-        columns = list(row)
-        conn.execute(
-            f"INSERT INTO {JOB_RUNS} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
-            [row[c] for c in columns],
-        )
+    # One transaction: on a DuckLake every autocommitted INSERT is a catalog commit of its own.
+    with transaction(conn):
+        for row in rows:
+            columns = list(row)
+            conn.execute(
+                f"INSERT INTO {JOB_RUNS} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+                [row[c] for c in columns],
+            )
 
 
 def delete_day(conn: duckdb.DuckDBPyConnection, day: date) -> None:

@@ -10,8 +10,15 @@ import pytest
 from usage_assets.insights import cost, daily_usage
 from usage_assets.insights.daily_usage import DAILY_USAGE
 from usage_assets_tests.insights.job_rows import DAY, delete_day, insert, job, never_ran
+from usage_assets_tests.lake import BACKENDS
 
 NEXT = DAY + timedelta(days=1)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The refresh runs on the DuckDB file and on a DuckLake alike."""
+    return str(request.param)
 
 
 @pytest.fixture

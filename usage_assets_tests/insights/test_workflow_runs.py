@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import duckdb
+import pytest
 
 from usage_assets.insights import workflow_runs
 from usage_assets.insights.workflow_runs import WORKFLOW_RUNS
 from usage_assets_tests.insights.job_rows import DAY, insert, job, never_ran
+from usage_assets_tests.lake import BACKENDS
 
 NEXT = DAY + timedelta(days=1)
 NINE = datetime(DAY.year, DAY.month, DAY.day, 9, 0, tzinfo=UTC)
@@ -29,6 +31,12 @@ def workflow(
         job(workflow_id=workflow_id, started=NINE, stopped=stopped, workflow_ok=ok, status=s)
         for s in statuses
     ]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The refresh runs on the DuckDB file and on a DuckLake alike."""
+    return str(request.param)
 
 
 def test_outcomes_durations_and_credits(conn: duckdb.DuckDBPyConnection) -> None:

@@ -45,7 +45,11 @@ from usage_assets.defs.insights.specs import (
     WORKFLOW_RUNS,
 )
 from usage_assets.defs.partitions import daily_partitions, partition_day
-from usage_assets.defs.resources import InsightsResource, warehouse_connection
+from usage_assets.defs.resources import (
+    InsightsResource,
+    insights_writer_lock,
+    warehouse_connection,
+)
 from usage_assets.defs.usage.job_runs import job_runs
 from usage_assets.ingest.job_runs_rules import RuleResult
 from usage_assets.ingest.job_runs_table import JOB_RUNS
@@ -81,7 +85,7 @@ def insights_daily(
     run_id = context.run.run_id
     selected = context.selected_asset_keys
     checks: dict[tuple[dg.AssetKey, str], tuple[RuleResult, dg.AssetCheckSeverity]] = {}
-    with warehouse_connection(warehouse) as conn:
+    with insights_writer_lock(warehouse), warehouse_connection(warehouse) as conn:
         if DAILY_USAGE in selected:
             refreshed = daily_usage.refresh(conn, first, last, run_id)
             cost.ensure_tables(conn)
@@ -176,7 +180,7 @@ def insights_rollups(
     checks: dict[tuple[dg.AssetKey, str], tuple[RuleResult, dg.AssetCheckSeverity]] = {}
     # A malformed reference file fails the run before it takes the warehouse.
     reference = insights.reference_data()
-    with warehouse_connection(warehouse) as conn:
+    with insights_writer_lock(warehouse), warehouse_connection(warehouse) as conn:
         # Every table exists before any is read: a run may select only some of them (the report
         # alone, say) on a warehouse that never had the others.
         daily_usage.ensure_table(conn)

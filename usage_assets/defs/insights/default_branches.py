@@ -19,6 +19,7 @@ from usage_assets.defs.insights.specs import PROJECT_DEFAULT_BRANCHES, WORKFLOW_
 from usage_assets.defs.resources import (
     CircleCIUsageResource,
     InsightsResource,
+    insights_writer_lock,
     warehouse_connection,
 )
 from usage_assets.defs.usage.job_runs import job_runs
@@ -64,7 +65,7 @@ def project_default_branches(
         context.log.warning(
             f"The API stopped answering: {asked.skipped} project(s) not asked, tried next run"
         )
-    with warehouse_connection(warehouse) as conn:
+    with insights_writer_lock(warehouse), warehouse_connection(warehouse) as conn:
         rows = default_branches.resolve_all(
             projects,
             {**previous, **asked.checks},

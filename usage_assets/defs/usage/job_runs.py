@@ -1,6 +1,6 @@
 """`job_runs`: the cleaned `circleci.job_runs` table in DuckDB, one row per job run."""
 
-from pathlib import Path
+from collections.abc import Callable
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -11,7 +11,10 @@ from usage_assets.defs.resources import (
     CircleCIUsageResource,
     RawStoreResource,
     is_disk_full,
+    is_lake,
     warehouse_connection,
+    warehouse_disk,
+    warehouse_window_lock,
 )
 from usage_assets.defs.usage.export_lookup import assign_exports
 from usage_assets.defs.usage.raw_files import raw_usage_files
@@ -31,6 +34,20 @@ from usage_assets.ingest.warehouse import (
     LoadReport,
     load_window,
 )
+
+
+def _conflict_logger(
+    context: dg.AssetExecutionContext, export_job_id: str
+) -> Callable[[int, float, BaseException], None]:
+    """Tells the run's log about a load run again after losing a DuckLake commit conflict."""
+
+    def log(attempt: int, delay: float, exc: BaseException) -> None:
+        context.log.warning(
+            f"The load of export {export_job_id} lost a DuckLake commit conflict to a concurrent "
+            f"load (attempt {attempt}); running it again in {delay:.1f} s: {exc}"
+        )
+
+    return log
 
 
 class JobRunsConfig(dg.Config):
@@ -106,6 +123,8 @@ def job_runs(
                     export_created_at=assignment.created_at,
                     allow_empty=config.clear_window_if_export_is_empty,
                     staging_dir=raw_store.staging_root,
+                    window_lock=warehouse_window_lock(warehouse),
+                    on_conflict=_conflict_logger(context, assignment.job_id),
                 )
         except EmptyExportError as exc:
             # Most likely links not listed yet: forget this empty download so the next
@@ -137,7 +156,7 @@ def job_runs(
                 description=f"Export {assignment.job_id}: {exc}", allow_retries=False
             ) from None
         except Exception as exc:
-            written = [raw_store.staging_root, Path(warehouse.database).parent]
+            written = [raw_store.staging_root, warehouse_disk(warehouse)]
             if not is_disk_full(exc, written):
                 raise
             raise dg.Failure(
@@ -200,5 +219,11 @@ def job_runs(
             or "none",
             "dagster/column_schema": JOB_RUNS_SCHEMA,
             "columns": len(CLEAN_SCHEMA),
+            # Only on a DuckLake, where concurrent loads can lose a commit and run again.
+            **(
+                {"commit_conflicts_retried": sum(r.commit_conflicts_retried for r in reports)}
+                if is_lake(warehouse)
+                else {}
+            ),
         }
     )

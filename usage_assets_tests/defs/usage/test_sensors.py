@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from usage_assets.defs.constants import EXPORT_ASSET_KEY, EXPORT_ID_TAG, range_tags
+from usage_assets.defs.constants import EXPORT_ASSET_KEY, EXPORT_ID_TAG, WAREHOUSE_POOL, range_tags
 from usage_assets.defs.usage.checks import job_runs_checks
 from usage_assets.defs.usage.export_jobs import usage_export_job
 from usage_assets.defs.usage.job_runs import job_runs
@@ -58,6 +58,7 @@ def tick(
     cursor: str | None,
     *,
     max_gets_per_tick: int = 5,
+    warehouse_writers: int = 1,
 ) -> dg.SensorResult:
     resources = pipeline_resources(sim, tmp_path)
     context = dg.build_sensor_context(
@@ -69,6 +70,7 @@ def tick(
         minimum_interval_seconds=30,
         max_gets_per_tick=max_gets_per_tick,
         run_retry_delay=timedelta(0),
+        warehouse_writers=warehouse_writers,
     )
     result = sensor(context)
     assert isinstance(result, dg.SensorResult)
@@ -80,6 +82,14 @@ def test_no_pending_jobs_skips(
 ) -> None:
     result = tick(slow_sim, tmp_path, instance, None)
     assert result.skip_reason is not None and "no pending export jobs" in str(result.skip_reason)
+
+
+def test_a_tick_sets_the_warehouse_pool_to_the_writer_count(
+    slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    tick(slow_sim, tmp_path, instance, None, warehouse_writers=2)
+    info = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
+    assert (info.slot_count, info.using_default_limit) == (2, False)
 
 
 def test_pending_job_is_tracked_then_downloaded_once_complete(
