@@ -43,6 +43,12 @@ class PipelineConfig:
     report_path: Path  # the self-contained HTML usage report
     # When yesterday's partition must be loaded (and the report and forecast rebuilt), UTC.
     freshness_deadline_cron: str
+    # The warehouse as a DuckLake (catalog in PostgreSQL) when set; None: the DuckDB file. Holds a
+    # password: the resource gets it as an EnvVar, nothing logs it.
+    lake_catalog_url: str | None = None
+    lake_data_path: str = ""  # the lake's Parquet files: a shared folder or an s3:// URL
+    # Loads allowed to write the warehouse at once (the usage_warehouse_writer pool's limit).
+    warehouse_writers: int = 1
 
     @property
     def raw_dir(self) -> Path:
@@ -129,6 +135,8 @@ def load_config(
             f"USAGE_REFERENCE_DIR={reference_text!r} is not a directory; point it at a copy of "
             f"{DEFAULT_REFERENCE_DIR}"
         )
+    lake_catalog_url, lake_data_path, warehouse_writers = _lake_settings(env, data_dir)
+
     report_text = _get(env, "USAGE_REPORT_PATH")
     report_path = Path(report_text or data_dir / "reports" / "usage_report.html").expanduser()
 
@@ -151,7 +159,57 @@ def load_config(
         freshness_deadline_cron=_daily_cron(
             env, "USAGE_FRESHNESS_DEADLINE_CRON", DEFAULT_FRESHNESS_DEADLINE_CRON
         ),
+        lake_catalog_url=lake_catalog_url,
+        lake_data_path=lake_data_path,
+        warehouse_writers=warehouse_writers,
     )
+
+
+# More concurrent writers than this is a typo; each holds a DuckDB with its own memory limit.
+MAX_WAREHOUSE_WRITERS = 32
+
+
+def _lake_settings(env: Mapping[str, str], data_dir: Path) -> tuple[str | None, str, int]:
+    """USAGE_LAKE_CATALOG_URL, USAGE_LAKE_DATA_PATH and USAGE_WAREHOUSE_WRITERS, checked together:
+    several writers need the lake (a DuckDB file admits one writing process)."""
+    catalog_url = _get(env, "USAGE_LAKE_CATALOG_URL")
+    if catalog_url is not None:
+        parts = urlsplit(catalog_url)
+        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+            # Never echo the value: it may hold a password.
+            raise ConfigError(
+                "USAGE_LAKE_CATALOG_URL must be a postgresql://user:password@host:port/dbname "
+                f"URL (the DuckLake catalog database), got a {parts.scheme or 'schemeless'} value "
+                "(not shown)"
+            )
+        if not parts.path.strip("/"):
+            raise ConfigError(
+                "USAGE_LAKE_CATALOG_URL names no database: add /dbname "
+                "(postgresql://user:password@host:port/dbname)"
+            )
+    data_text = _get(env, "USAGE_LAKE_DATA_PATH")
+    if data_text is not None and "://" in data_text and not data_text.startswith("s3://"):
+        raise ConfigError(
+            f"USAGE_LAKE_DATA_PATH={data_text!r} must be a folder every worker reaches or an "
+            "s3://bucket/prefix/ URL"
+        )
+    if data_text is not None and catalog_url is None:
+        raise ConfigError(
+            "USAGE_LAKE_DATA_PATH is set but USAGE_LAKE_CATALOG_URL is not: the data path only "
+            "applies to a DuckLake warehouse"
+        )
+    if data_text is not None and data_text.startswith("s3://"):
+        data_path = data_text if data_text.endswith("/") else data_text + "/"
+    else:
+        folder = Path(data_text).expanduser().resolve() if data_text else data_dir / "lake"
+        data_path = f"{folder}/"
+    writers = _int(env, "USAGE_WAREHOUSE_WRITERS", 1, minimum=1, maximum=MAX_WAREHOUSE_WRITERS)
+    if writers > 1 and catalog_url is None:
+        raise ConfigError(
+            f"USAGE_WAREHOUSE_WRITERS={writers} needs a DuckLake warehouse "
+            "(USAGE_LAKE_CATALOG_URL): the DuckDB file admits one writing process"
+        )
+    return catalog_url, data_path if catalog_url is not None else "", writers
 
 
 # Noon UTC: six hours after the default daily export (06:00), time for CircleCI to complete it

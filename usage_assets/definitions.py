@@ -3,7 +3,6 @@
 import os
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from usage_assets.config import PipelineConfig, current_config
 from usage_assets.defs.freshness import build_freshness_sensor
@@ -16,6 +15,7 @@ from usage_assets.defs.resources import (
     InsightsResource,
     PostQuotaResource,
     RawStoreResource,
+    WarehouseResource,
 )
 from usage_assets.defs.usage.checks import job_runs_checks, job_runs_freshness_checks
 from usage_assets.defs.usage.export_jobs import usage_export_job
@@ -27,6 +27,7 @@ from usage_assets.defs.usage.schedules import (
     weekly_usage_reexport_schedule,
 )
 from usage_assets.defs.usage.sensors import build_usage_export_sensor
+from usage_assets.ingest.lake import LAKE_CATALOG_URL_ENV
 from usage_assets.ingest.warehouse import WAREHOUSE_DUCKDB_CONFIG
 
 
@@ -48,13 +49,30 @@ def build_resources(config: PipelineConfig) -> dict[str, dg.ConfigurableResource
             window_hours=config.post_quota_window_hours,
         ),
         "raw_store": RawStoreResource(raw_dir=str(config.raw_dir)),
-        "warehouse": DuckDBResource(
-            database=config.duckdb_path, connection_config=dict(WAREHOUSE_DUCKDB_CONFIG)
-        ),
+        "warehouse": build_warehouse(config),
         "insights": InsightsResource(
             reference_dir=str(config.reference_dir), report_path=str(config.report_path)
         ),
     }
+
+
+def build_warehouse(config: PipelineConfig) -> WarehouseResource:
+    """The DuckDB file, or the DuckLake when USAGE_LAKE_CATALOG_URL is set."""
+    if config.lake_catalog_url is None:
+        return WarehouseResource(
+            database=config.duckdb_path, connection_config=dict(WAREHOUSE_DUCKDB_CONFIG)
+        )
+    return WarehouseResource(
+        database=":memory:",
+        # An in-memory engine spills beside the raw files, not into the working directory.
+        connection_config={
+            **WAREHOUSE_DUCKDB_CONFIG,
+            "temp_directory": str(config.data_dir / "duckdb_spill"),
+        },
+        # An EnvVar: the URL may carry a password, the UI shows the name.
+        lake_catalog_url=dg.EnvVar(LAKE_CATALOG_URL_ENV),
+        lake_data_path=config.lake_data_path,
+    )
 
 
 config = current_config()
@@ -73,6 +91,7 @@ defs = dg.Definitions(
         build_usage_export_sensor(
             minimum_interval_seconds=config.sensor_interval_seconds,
             max_gets_per_tick=config.sensor_max_gets_per_tick,
+            warehouse_writers=config.warehouse_writers,
         ),
         insights_automation_sensor,
         build_freshness_sensor(job_runs_freshness_checks),

@@ -188,3 +188,44 @@ def test_a_data_dir_on_a_read_only_file_system_stops_the_code_location_loading(
 def test_a_daily_deadline_is_accepted(value: str, expected: str | None) -> None:
     config = load_config({"USAGE_FRESHNESS_DEADLINE_CRON": value}, today=TODAY)
     assert config.freshness_deadline_cron == (expected or value)
+
+
+def test_the_lake_settings_default_to_the_duckdb_file(tmp_path: Path) -> None:
+    config = load_config({"USAGE_DATA_DIR": str(tmp_path)}, today=TODAY)
+    assert config.lake_catalog_url is None and config.warehouse_writers == 1
+
+
+def test_the_lake_settings_are_read(tmp_path: Path) -> None:
+    url = "postgresql://loader:s3cret@db.internal:5432/lake"
+    env = {"USAGE_DATA_DIR": str(tmp_path), "USAGE_LAKE_CATALOG_URL": url}
+    config = load_config({**env, "USAGE_WAREHOUSE_WRITERS": "2"}, today=TODAY)
+    assert config.lake_catalog_url == url
+    assert config.lake_data_path == f"{tmp_path}/lake/"
+    assert config.warehouse_writers == 2
+    shared = load_config({**env, "USAGE_LAKE_DATA_PATH": str(tmp_path / "shared")}, today=TODAY)
+    assert shared.lake_data_path == f"{tmp_path / 'shared'}/"
+    s3 = load_config({**env, "USAGE_LAKE_DATA_PATH": "s3://bucket/usage"}, today=TODAY)
+    assert s3.lake_data_path == "s3://bucket/usage/"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"USAGE_WAREHOUSE_WRITERS": "2"}, "USAGE_WAREHOUSE_WRITERS=2 needs a DuckLake"),
+        ({"USAGE_WAREHOUSE_WRITERS": "0"}, "USAGE_WAREHOUSE_WRITERS=0 must be"),
+        ({"USAGE_LAKE_CATALOG_URL": "mysql://u:hunter2@h/db"}, "USAGE_LAKE_CATALOG_URL must be"),
+        ({"USAGE_LAKE_CATALOG_URL": "postgresql://u:hunter2@h:5432"}, "names no database"),
+        ({"USAGE_LAKE_DATA_PATH": "/x"}, "USAGE_LAKE_CATALOG_URL is not"),
+        (
+            {"USAGE_LAKE_CATALOG_URL": "postgresql://h/db", "USAGE_LAKE_DATA_PATH": "gs://b/p"},
+            "USAGE_LAKE_DATA_PATH='gs://b/p' must be",
+        ),
+    ],
+)
+def test_bad_lake_settings_name_the_variable_and_never_show_a_password(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(env, today=TODAY)
+    assert message in str(raised.value)
+    assert "hunter2" not in str(raised.value)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import errno
 import shutil
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
-from datetime import timedelta
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -20,6 +20,7 @@ from pydantic import Field
 
 from usage_assets.circleci import DEFAULT_BASE_URL, DownloadPace, RetryPolicy, UsageApiClient
 from usage_assets.circleci.vocabulary import is_uuid
+from usage_assets.ingest.lake import LakeLocation, connect_lake, day_locks
 from usage_assets.ingest.quota_ledger import (
     QUOTA_LEDGER_URL_ENV,
     PostQuotaLedger,
@@ -190,6 +191,66 @@ class InsightsResource(dg.ConfigurableResource):
             return load_reference_data(Path(self.reference_dir))
         except ReferenceDataError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+
+class WarehouseResource(DuckDBResource):
+    """`DuckDBResource`, or, when `lake_catalog_url` is set, the same engine on a DuckLake.
+
+    A lake connection is an in-memory DuckDB that LOADs the packaged extensions, ATTACHes the lake
+    and USEs it, so every query of the pipeline runs unchanged on either (see
+    `usage_assets.ingest.lake`). `database` is the DuckDB file and is ignored for a lake.
+    """
+
+    lake_catalog_url: str = Field(
+        default="",
+        description="PostgreSQL URL of the DuckLake catalog (USAGE_LAKE_CATALOG_URL); empty: the "
+        "DuckDB file. Given as an EnvVar, so the UI shows the variable's name, never the password.",
+    )
+    lake_data_path: str = Field(
+        default="",
+        description="Where the lake's Parquet files live (USAGE_LAKE_DATA_PATH): a folder every "
+        "worker reaches, or s3://bucket/prefix/.",
+    )
+
+    @property
+    def lake(self) -> LakeLocation | None:
+        if not self.lake_catalog_url:
+            return None
+        return LakeLocation(catalog_url=self.lake_catalog_url, data_path=self.lake_data_path)
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        lake = self.lake
+        if lake is None:
+            with super().get_connection() as conn:
+                yield conn
+            return
+        conn = connect_lake(lake, config={"custom_user_agent": "dagster", **self.connection_config})
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+WindowLock = Callable[[date, date], AbstractContextManager[None]]
+
+
+def warehouse_window_lock(warehouse: DuckDBResource) -> WindowLock:
+    """What a load holds around its window: per-day locks on a lake (overlapping loads of other
+    processes wait), nothing on the DuckDB file (one writer at a time, by the pool)."""
+    lake = warehouse.lake if isinstance(warehouse, WarehouseResource) else None
+    if lake is None:
+        return lambda first, last: nullcontext()
+    catalog_url = lake.catalog_url
+    return lambda first, last: day_locks(catalog_url, first, last)
+
+
+def warehouse_disk(warehouse: DuckDBResource) -> Path:
+    """The folder a load writes the warehouse's data to, for the disk-full diagnosis."""
+    lake = warehouse.lake if isinstance(warehouse, WarehouseResource) else None
+    if lake is not None and not lake.data_path.startswith("s3://"):
+        return Path(lake.data_path)
+    return Path(warehouse.database).parent
 
 
 @contextmanager

@@ -10,14 +10,18 @@ the row an earlier export wrote, even when it sits in another window.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import queue
+import random
 import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -26,7 +30,7 @@ import duckdb
 import polars as pl
 
 from usage_assets.ingest.cleaning import CLEAN_SCHEMA, check_header, clean_part, read_header
-from usage_assets.ingest.duckdb_sql import fetch_one
+from usage_assets.ingest.duckdb_sql import delete_returning, fetch_one
 from usage_assets.ingest.job_runs_rules import load_invariants
 from usage_assets.ingest.job_runs_table import (
     DAY_LOADS,
@@ -35,12 +39,27 @@ from usage_assets.ingest.job_runs_table import (
     LOADED_AT_COLUMN,
     ensure_job_runs_table,
 )
+from usage_assets.ingest.lake import is_commit_conflict
 
 # DuckDB would otherwise take most of the machine's memory; bounded, it spills to disk instead, and
 # a load's peak stays within the README's memory target (see `make bench`).
 WAREHOUSE_DUCKDB_CONFIG: dict[str, str] = {"memory_limit": "256MB"}
 # DuckDB's cap while a load appends (see _append_settings).
 LOAD_MEMORY_LIMIT = "128MB"
+
+# A load that loses a DuckLake commit conflict runs again, this many times in all: with N writers
+# at least one commits per round, so this covers the largest USAGE_WAREHOUSE_WRITERS with room.
+MAX_COMMIT_ATTEMPTS = 8
+# Backoff before attempt n+1: BASE * 2**(n-1), at most MAX, times a random 0.5..1 so the
+# losers of one round do not collide again in the next.
+CONFLICT_BACKOFF_BASE_SECONDS = 0.5
+CONFLICT_BACKOFF_MAX_SECONDS = 15.0
+
+_log = logging.getLogger(__name__)
+
+# Told about each retried conflict: (attempt that failed, seconds until the next, the error).
+ConflictCallback = Callable[[int, float, BaseException], None]
+WindowLock = Callable[[date, date], AbstractContextManager[None]]
 
 
 class EmptyExportError(ValueError):
@@ -82,6 +101,8 @@ class LoadReport:
     duplicate_rows_repaired: int = 0
     unknown_columns: list[str] = field(default_factory=list)
     missing_optional_columns: list[str] = field(default_factory=list)
+    # DuckLake only: commits lost to a concurrent load and run again (0 on a DuckDB file).
+    commit_conflicts_retried: int = 0
 
 
 def load_window(
@@ -95,6 +116,8 @@ def load_window(
     export_created_at: datetime | None = None,
     allow_empty: bool = False,
     staging_dir: Path | None = None,
+    window_lock: WindowLock | None = None,
+    on_conflict: ConflictCallback | None = None,
 ) -> LoadReport:
     """Replace `job_runs` rows of [window_start, window_end] (inclusive) with the given parts.
 
@@ -114,6 +137,13 @@ def load_window(
     through an uncompressed Parquet file in `staging_dir` because DuckDB streams a Parquet scan
     into a transaction with bounded memory, whereas appending the in-memory frames measured
     1.5-2.2 GB at 2 M rows.
+
+    Several processes may load a DuckLake at once. `window_lock(window_start, window_end)` is held
+    around the whole load (`usage_assets.ingest.lake.day_locks`: loads of overlapping windows run
+    one after the other; DuckLake would let two inserts into an empty window both commit). A
+    commit DuckLake refuses because a concurrent load deleted from the same table runs the whole
+    transaction again, from a fresh snapshot, with the same checks (at most MAX_COMMIT_ATTEMPTS,
+    with backoff; `on_conflict` hears of each retry).
     """
     report = LoadReport(
         export_job_ids=list(dict.fromkeys(job_id for job_id, _ in parts)),
@@ -129,29 +159,52 @@ def load_window(
         missing.update(dict.fromkeys(header_check.missing_optional))
     report.unknown_columns = list(unknown)
     report.missing_optional_columns = list(missing)
+    load = _LoadIdentity(
+        run_id=run_id,
+        export_job_id=export_job_id or ", ".join(report.export_job_ids) or "unknown",
+        export_created_at=export_created_at,
+    )
 
-    ensure_job_runs_table(conn)
     if staging_dir is not None:
         staging_dir.mkdir(parents=True, exist_ok=True)
+    lock = window_lock(window_start, window_end) if window_lock else nullcontext()
     with (
+        lock,
         _append_settings(conn),
         tempfile.TemporaryDirectory(prefix=_staging_prefix(), dir=staging_dir) as folder,
     ):
         if staging_dir is not None:
             sweep_stale_staging(staging_dir, current=Path(folder))
-        _replace_window(
-            conn,
-            parts,
-            Path(folder),
-            report,
-            _LoadIdentity(
-                run_id=run_id,
-                export_job_id=export_job_id or ", ".join(report.export_job_ids) or "unknown",
-                export_created_at=export_created_at,
-            ),
-            allow_empty=allow_empty,
-        )
-    return report
+        for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
+            # Each attempt counts from scratch: a lost commit wrote nothing.
+            attempt_report = dataclasses.replace(report, commit_conflicts_retried=attempt - 1)
+            try:
+                # Inside the retry: on a new lake, concurrent CREATEs conflict too.
+                ensure_job_runs_table(conn)
+                _replace_window(
+                    conn, parts, Path(folder), attempt_report, load, allow_empty=allow_empty
+                )
+            except duckdb.Error as exc:
+                if not is_commit_conflict(exc) or attempt == MAX_COMMIT_ATTEMPTS:
+                    raise
+                delay = conflict_backoff(attempt)
+                _log.warning(
+                    "Load of %s .. %s lost a commit conflict to a concurrent load (attempt %d of "
+                    "%d); running it again in %.1f s: %s",
+                    window_start, window_end, attempt, MAX_COMMIT_ATTEMPTS, delay, exc,
+                )  # fmt: skip
+                if on_conflict is not None:
+                    on_conflict(attempt, delay, exc)
+                time.sleep(delay)
+                continue
+            return attempt_report
+    raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+
+def conflict_backoff(attempt: int) -> float:
+    """Seconds to wait after losing commit `attempt` (1-based), jittered."""
+    ceiling = min(CONFLICT_BACKOFF_MAX_SECONDS, CONFLICT_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    return ceiling * random.uniform(0.5, 1.0)
 
 
 STAGING_PREFIX = "job_runs_staging_"
@@ -250,6 +303,7 @@ def _replace_window(
     window_start, window_end = report.window_start, report.window_end
     clean_columns = ", ".join(CLEAN_SCHEMA)
     conn.execute("BEGIN TRANSACTION")
+    committing = False
     worker: threading.Thread | None = None
     stop = threading.Event()
     staged: queue.Queue[_StagedPart | BaseException | None] = queue.Queue(maxsize=1)
@@ -314,9 +368,13 @@ def _replace_window(
                 )
                 + ". Nothing was written."
             )
+        committing = True
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # A COMMIT that fails has ended the transaction already (DuckLake's lost conflict, say):
+        # a ROLLBACK would raise "no transaction is active" and hide why.
+        if not committing:
+            conn.execute("ROLLBACK")
         raise
     finally:
         stop.set()
@@ -382,10 +440,11 @@ def _settle_job_runs_seen_elsewhere(
         else f"coalesce((SELECT max(export_created_at) FROM {DAY_LOADS} d"
         f" WHERE d.usage_date = {JOB_RUNS}.usage_date), '-infinity'::TIMESTAMPTZ) <= ?"
     )
-    moved = conn.execute(
-        f"DELETE FROM {JOB_RUNS} WHERE (usage_date IS NULL OR NOT ({written_here}))"
-        f" AND job_id IN ({ours}) AND {older_than_ours}"
-        f" RETURNING {LOAD_RUN_ID_COLUMN}",
+    moved = delete_returning(
+        conn,
+        JOB_RUNS,
+        f"(usage_date IS NULL OR NOT ({written_here}))"
+        f" AND job_id IN ({ours}) AND {older_than_ours}",
         [
             *window,
             kept,
@@ -393,7 +452,8 @@ def _settle_job_runs_seen_elsewhere(
             *window,
             *([] if load.export_created_at is None else [load.export_created_at]),
         ],
-    ).fetchall()
+        LOAD_RUN_ID_COLUMN,
+    )
     from_this_run = sum(1 for (loaded_by,) in moved if loaded_by == load.run_id)
     report.duplicate_rows_dropped += from_this_run
     report.rows_loaded -= from_this_run

@@ -6,7 +6,7 @@ import gzip
 import os
 import socket
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from usage_assets.ingest.warehouse import (
     load_window,
 )
 from usage_assets.simulator.synthetic import SyntheticUsage
+from usage_assets_tests.lake import BACKENDS, connect_backend
 
 ORG = "b9291e0d-a11e-41fb-8517-c545388b5953"
 DAY1, DAY2, DAY3 = date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 4)
@@ -57,9 +58,15 @@ def table(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, date]]:
     }
 
 
-@pytest.fixture
-def conn(tmp_path: Path) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(tmp_path / "w.duckdb"))
+@pytest.fixture(params=BACKENDS)
+def conn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse, as the DuckDB file and as a DuckLake: every load rule holds on both."""
+    url = request.getfixturevalue("postgres_url") if request.param == "ducklake" else None
+    connection = connect_backend(request.param, tmp_path, url)
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 def test_load_replaces_the_window_and_reruns_do_not_duplicate(

@@ -1,6 +1,6 @@
 """`job_runs`: the cleaned `circleci.job_runs` table in DuckDB, one row per job run."""
 
-from pathlib import Path
+from collections.abc import Callable
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -12,6 +12,8 @@ from usage_assets.defs.resources import (
     RawStoreResource,
     is_disk_full,
     warehouse_connection,
+    warehouse_disk,
+    warehouse_window_lock,
 )
 from usage_assets.defs.usage.export_lookup import assign_exports
 from usage_assets.defs.usage.raw_files import raw_usage_files
@@ -31,6 +33,20 @@ from usage_assets.ingest.warehouse import (
     LoadReport,
     load_window,
 )
+
+
+def _conflict_logger(
+    context: dg.AssetExecutionContext, export_job_id: str
+) -> Callable[[int, float, BaseException], None]:
+    """Tells the run's log about a load run again after losing a DuckLake commit conflict."""
+
+    def log(attempt: int, delay: float, exc: BaseException) -> None:
+        context.log.warning(
+            f"The load of export {export_job_id} lost a DuckLake commit conflict to a concurrent "
+            f"load (attempt {attempt}); running it again in {delay:.1f} s: {exc}"
+        )
+
+    return log
 
 
 class JobRunsConfig(dg.Config):
@@ -106,6 +122,8 @@ def job_runs(
                     export_created_at=assignment.created_at,
                     allow_empty=config.clear_window_if_export_is_empty,
                     staging_dir=raw_store.staging_root,
+                    window_lock=warehouse_window_lock(warehouse),
+                    on_conflict=_conflict_logger(context, assignment.job_id),
                 )
         except EmptyExportError as exc:
             # Most likely links not listed yet: forget this empty download so the next
@@ -137,7 +155,7 @@ def job_runs(
                 description=f"Export {assignment.job_id}: {exc}", allow_retries=False
             ) from None
         except Exception as exc:
-            written = [raw_store.staging_root, Path(warehouse.database).parent]
+            written = [raw_store.staging_root, warehouse_disk(warehouse)]
             if not is_disk_full(exc, written):
                 raise
             raise dg.Failure(

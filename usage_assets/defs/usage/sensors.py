@@ -28,6 +28,7 @@ from usage_assets.defs.constants import (
     RECREATES_TAG,
     RUN_ATTEMPT_TAG,
     STATE_METADATA,
+    WAREHOUSE_POOL,
     range_tags,
 )
 from usage_assets.defs.partitions import partition_day, partition_keys_between
@@ -122,15 +123,40 @@ SENSOR_NAME = "usage_export_job_sensor"
 RUN_RETRY_DELAY = timedelta(minutes=5)
 
 
+def apply_pool_limit(instance: dg.DagsterInstance, pool: str, limit: int) -> int | None:
+    """Set `pool`'s slot count on the instance to `limit` when it differs; the previous limit if
+    it changed anything, else None.
+
+    dagster.yaml has one default limit for every pool (`concurrency.pools.default_limit`), no
+    per-pool entry, so `usage_warehouse_writer`'s own limit (USAGE_WAREHOUSE_WRITERS) lives in the
+    instance's storage, as `dagster instance concurrency set usage_warehouse_writer N` would set
+    it. One indexed read per tick when nothing changes; idempotent."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return None
+    info = storage.get_concurrency_info(pool)
+    current = info.limit
+    if current == limit:
+        return None
+    if limit == 1 and (current is None or info.using_default_limit):
+        # The default setting: leave the pool to dagster.yaml's default_limit, as before.
+        return None
+    storage.set_concurrency_slots(pool, limit)
+    return current if current is not None else 0
+
+
 def build_usage_export_sensor(
     *,
     minimum_interval_seconds: int,
     max_gets_per_tick: int,
     run_retry_delay: timedelta = RUN_RETRY_DELAY,
+    warehouse_writers: int = 1,
 ) -> dg.SensorDefinition:
     """The sensor, with its tick interval and its GET budget per tick (CircleCI rate-limits GETs;
     `USAGE_SENSOR_INTERVAL_SECONDS` and `USAGE_SENSOR_MAX_GETS_PER_TICK` in definitions.py), and
-    the wait before a failed run it launched is requested again."""
+    the wait before a failed run it launched is requested again. Each tick also keeps the
+    warehouse pool's limit at `warehouse_writers` (USAGE_WAREHOUSE_WRITERS, see
+    `apply_pool_limit`)."""
 
     @dg.sensor(
         name=SENSOR_NAME,
@@ -145,6 +171,12 @@ def build_usage_export_sensor(
         circleci: CircleCIUsageResource,
         post_quota: PostQuotaResource,
     ) -> dg.SensorResult:
+        previous = apply_pool_limit(context.instance, WAREHOUSE_POOL, warehouse_writers)
+        if previous is not None:
+            context.log.info(
+                f"Pool {WAREHOUSE_POOL}: limit set to {warehouse_writers} (was {previous}), "
+                "from USAGE_WAREHOUSE_WRITERS"
+            )
         return _tick(context, circleci, post_quota, max_gets_per_tick, run_retry_delay)
 
     return usage_export_job_sensor
