@@ -58,6 +58,11 @@ EXTENSION_SAFETY_CONFIG: dict[str, Any] = {
 # Advisory-lock namespace (the first int4 key of pg_advisory_lock) for a usage day of job_runs;
 # the second key is the day's ordinal. Arbitrary, fixed: every loader must agree on it.
 _DAY_LOCK_CLASS = 0x05A6E1A7
+# Advisory lock (one int8 key) held around a writer's ATTACH: the first ATTACH of an empty catalog
+# creates DuckLake's tables, and two processes doing it at once collide ("duplicate key value
+# violates unique constraint pg_type_typname_nsp_index"); found by the production-stack test,
+# whose two first loads attach a fresh lake in the same second.
+_ATTACH_LOCK_KEY = 0x05A6E1A8
 
 
 class LakeSetupError(RuntimeError):
@@ -163,12 +168,39 @@ def attach_lake(
         Path(location.data_path).mkdir(parents=True, exist_ok=True)
     try:
         conn.execute(secret_sql(location))
-        conn.execute(attach_sql(location, read_only=read_only))
+        with _attach_lock(location.catalog_url, enabled=not read_only):
+            conn.execute(attach_sql(location, read_only=read_only))
     except duckdb.Error as exc:
         raise LakeSetupError(
             f"Could not attach {location.describe()}: {_scrub(str(exc), location.catalog_url)}"
         ) from None
     conn.execute(f"USE {LAKE_ALIAS}")
+
+
+@contextmanager
+def _attach_lock(catalog_url: str, *, enabled: bool) -> Iterator[None]:
+    """One writer ATTACHes at a time (see _ATTACH_LOCK_KEY); held for the ATTACH only, on a
+    connection of its own that closing releases (also when the process dies). A reader never
+    creates the catalog, so it takes no lock."""
+    if not enabled:
+        yield
+        return
+    import psycopg2  # the `lake` extra's, as in day_locks
+
+    try:
+        lock_conn = psycopg2.connect(catalog_url)
+    except psycopg2.Error as exc:
+        raise LakeSetupError(
+            f"Could not connect to the lake catalog {redacted_url(catalog_url)} to attach it: "
+            f"{_scrub(str(exc), catalog_url)}"
+        ) from None
+    try:
+        lock_conn.autocommit = True
+        with lock_conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (_ATTACH_LOCK_KEY,))
+        yield
+    finally:
+        lock_conn.close()
 
 
 def connect_lake(
