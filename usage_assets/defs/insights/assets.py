@@ -25,6 +25,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from usage_assets.defs.check_results import check_result
+from usage_assets.defs.commit_conflicts import rerun_step_on_commit_conflict
 from usage_assets.defs.constants import WAREHOUSE_POOL
 from usage_assets.defs.insights.metadata import (
     TOP_ROWS,
@@ -81,7 +82,7 @@ def insights_daily(
     run_id = context.run.run_id
     selected = context.selected_asset_keys
     checks: dict[tuple[dg.AssetKey, str], tuple[RuleResult, dg.AssetCheckSeverity]] = {}
-    with warehouse_connection(warehouse) as conn:
+    with rerun_step_on_commit_conflict(context), warehouse_connection(warehouse) as conn:
         if DAILY_USAGE in selected:
             refreshed = daily_usage.refresh(conn, first, last, run_id)
             cost.ensure_tables(conn)
@@ -176,7 +177,7 @@ def insights_rollups(
     checks: dict[tuple[dg.AssetKey, str], tuple[RuleResult, dg.AssetCheckSeverity]] = {}
     # A malformed reference file fails the run before it takes the warehouse.
     reference = insights.reference_data()
-    with warehouse_connection(warehouse) as conn:
+    with rerun_step_on_commit_conflict(context), warehouse_connection(warehouse) as conn:
         # Every table exists before any is read: a run may select only some of them (the report
         # alone, say) on a warehouse that never had the others.
         daily_usage.ensure_table(conn)

@@ -13,6 +13,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from usage_assets.circleci.timestamps import utc_now
+from usage_assets.defs.commit_conflicts import retry_on_commit_conflict
 from usage_assets.defs.constants import INSIGHTS_GROUP, OWNERS, WAREHOUSE_POOL
 from usage_assets.defs.insights.metadata import markdown_table, table_schema
 from usage_assets.defs.insights.specs import PROJECT_DEFAULT_BRANCHES, WORKFLOW_RUNS
@@ -64,14 +65,21 @@ def project_default_branches(
         context.log.warning(
             f"The API stopped answering: {asked.skipped} project(s) not asked, tried next run"
         )
-    with warehouse_connection(warehouse) as conn:
-        rows = default_branches.resolve_all(
-            projects,
-            {**previous, **asked.checks},
-            overrides,
-            default_branches.read_branch_runs(conn),
-        )
-        default_branches.write(conn, rows, context.run.run_id)
+
+    def resolve_and_write() -> list[default_branches.ProjectDefaultBranch]:
+        # Repeated in place after a lost commit (a concurrent run's write), so the API answers
+        # just gathered are kept, not asked for again.
+        with warehouse_connection(warehouse) as conn:
+            resolved = default_branches.resolve_all(
+                projects,
+                {**previous, **asked.checks},
+                overrides,
+                default_branches.read_branch_runs(conn),
+            )
+            default_branches.write(conn, resolved, context.run.run_id)
+        return resolved
+
+    rows = retry_on_commit_conflict(resolve_and_write, context.log.warning)
     by_source = Counter(r.resolution.source or "none" for r in rows)
     return dg.MaterializeResult(
         metadata={
