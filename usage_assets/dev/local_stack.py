@@ -142,6 +142,15 @@ class DagsterStack:
                     )
                 time.sleep(1)
 
+    def wait_until(self, what: str, probe: Callable[[], bool], timeout: float) -> None:
+        """Poll `probe` until it is true; fails early if the stack's processes died."""
+        deadline = time.monotonic() + timeout
+        while not probe():
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what}: not after {timeout:.0f} s; see {self.logs_hint()}")
+            time.sleep(0.5)
+
     def _check_alive(self) -> None:
         """Raise if a process serving the stack has exited (the waits would only time out)."""
         raise NotImplementedError

@@ -15,18 +15,22 @@ import psycopg2
 import pytest
 from dagster._core.remote_origin import GrpcServerCodeLocationOrigin
 
+from usage_assets.defs.constants import WAREHOUSE_POOL
 from usage_assets.defs.partitions import partition_keys_between
 from usage_assets.defs.usage.jobs import download_and_load_usage
 from usage_assets.dev.production_stack import ProductionStack, production_stack
+from usage_assets.ingest.lake import LakeLocation, connect_lake
 from usage_assets.ingest.quota_ledger import PostQuotaLedger
 from usage_assets.simulator.server import SimulatorServer
-from usage_assets.simulator.settings import DEFAULT_ORG_ID, SimulatorSettings
+from usage_assets.simulator.settings import DEFAULT_ORG_ID, DownloadGate, SimulatorSettings
 from usage_assets_tests import postgres
-from usage_assets_tests.defs.usage.pipeline_fixtures import expected_job_ids, warehouse_job_ids
+from usage_assets_tests.defs.usage.pipeline_fixtures import expected_job_ids
 
 LOAD_STEP = "job_runs"
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
+# Enough rows that each load step takes a few seconds: long enough to overlap, short enough for CI.
+ROWS_PER_DAY = 200
 
 Interval = tuple[datetime, datetime]
 
@@ -75,50 +79,100 @@ def ledger_db(postgres_server: str) -> Iterator[str]:
         yield url
 
 
-def test_a_backfill_through_code_server_webserver_and_daemon_on_postgres(
+@pytest.fixture
+def lake_catalog_db(postgres_server: str) -> Iterator[str]:
+    """The DuckLake catalog's own database."""
+    with postgres.fresh_database(postgres_server) as url:
+        yield url
+
+
+# Exports stay `processing` this long unless the test releases them (long enough never to end
+# by itself within the test).
+HELD = timedelta(hours=1)
+WRITERS = 2
+
+
+def test_a_backfill_through_code_server_webserver_and_daemon_on_postgres_loads_a_ducklake_concurrently(
     tmp_path_factory: pytest.TempPathFactory,
     postgres_url: str,
     ledger_db: str,
+    lake_catalog_db: str,
     summary: Callable[[str], None],
 ) -> None:
     today = datetime.now(UTC).date()
     keys = partition_keys_between(today - timedelta(days=62), today - timedelta(days=1))
+    gate = DownloadGate()
     settings = SimulatorSettings(
-        processing_time=timedelta(seconds=2), rows_per_day=15, rows_per_part=150
+        processing_time=HELD, rows_per_day=ROWS_PER_DAY, download_gate=gate
     )
     work_dir = tmp_path_factory.mktemp("prod")
+    lake = LakeLocation(catalog_url=lake_catalog_db, data_path=f"{work_dir / 'lake'}/")
+    lake_env = {
+        "USAGE_LAKE_CATALOG_URL": lake.catalog_url,
+        "USAGE_LAKE_DATA_PATH": lake.data_path,
+        "USAGE_WAREHOUSE_WRITERS": str(WRITERS),
+    }
     with (
         SimulatorServer(settings) as sim,
         production_stack(
             work_dir, simulator=sim, instance_env=postgres.instance_env(postgres_url),
-            ledger_url=ledger_db,
+            ledger_url=ledger_db, extra_env=lake_env,
         ) as stack,
     ):  # fmt: skip
         started = datetime.now(UTC)
         backfill = stack.launch_backfill("usage_export_job", keys)
-        stack.wait_for_backfill(backfill, timeout=120)
-        # 62 days = two POSTs of 31; the sensor launches one download-and-load run per export.
-        loads = stack.wait_for_runs(download_and_load_usage.name, count=2, timeout=150)
-        assert len(loads) == 2
+        # 62 days = two POSTs of 31 (one at a time: the POST pool). CircleCI then completes both
+        # at once, as it may between two sensor polls: the sensor requests both loads in one tick.
+        stack.wait_until("two POSTs", lambda: posts_received(sim) == 2, timeout=120)
+        settings.processing_time = timedelta(0)
+        # The sensor creates runs one after the other, the run queue launches them one at a
+        # time, and each worker takes seconds to start: on a busy box the second load could
+        # start after the first ended. The downloads wait until both loads are downloading,
+        # so their load steps meet (if the pool lets them).
+        stack.wait_until("both loads downloading", lambda: len(gate.waiting()) == 2, timeout=120)
+        gate.open()
+        loads = stack.wait_for_runs(download_and_load_usage.name, count=2, timeout=120)
+        stack.wait_for_backfill(backfill, timeout=60)
         elapsed = (datetime.now(UTC) - started).total_seconds()
 
         expected = expected_job_ids(sim, keys[0], keys[-1], datetime.now(UTC))
-        assert warehouse_job_ids(stack.data_dir) == expected
-        assert sim.simulator.store.post_limiter.used(DEFAULT_ORG_ID, datetime.now(UTC)) == 2
+        assert lake_job_ids(lake) == expected
+        assert not (stack.data_dir / "usage.duckdb").exists()  # the warehouse is the lake
+        assert posts_received(sim) == 2
         assert_ledger_recorded_the_posts(stack, ledger_db, posts=2)
         assert_runs_and_events_are_in_postgres(stack, postgres_url, backfill, keys)
         assert_the_code_server_ran_the_loads(stack, loads)
+        with stack.instance() as instance:  # the sensor applied USAGE_WAREHOUSE_WRITERS
+            pool = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
+            assert pool.slot_count == WRITERS
 
         spans = load_step_intervals(postgres_url, [run.run_id for run in loads])
         windows = {r.run_id: (r.tags[RANGE_START], r.tags[RANGE_END]) for r in loads}
         assert sorted(windows.values()) == [(keys[0], keys[30]), (keys[31], keys[-1])]
-        # The DuckDB file admits one writer: the pool (limit 1) serialises the load steps.
-        assert overlapping(spans) == []
+        # Two writers: the two windows' load steps ran at the same time.
+        assert len(overlapping(spans)) == 1, f"load steps did not overlap: {spans}"
+    (first, first_end), (second, second_end) = sorted(spans.values())
+    shared = (min(first_end, second_end) - second).total_seconds()
     summary(
-        f"production stack: exact rows: {len(expected)} job runs over {len(keys)} days equal the "
-        f"simulator's, 2 POSTs in the PostgreSQL ledger, {elapsed:.0f} s from backfill to loaded"
+        f"production stack: exact rows: {len(expected)} job runs over {len(keys)} days in the "
+        f"DuckLake equal the simulator's; 2 POSTs, both in the PostgreSQL ledger; {elapsed:.0f} s "
+        "from backfill to loaded"
     )
-    summary("production stack: overlapping loads: none (DuckDB file, usage_warehouse_writer: 1)")
+    summary(
+        f"production stack: overlapping loads: {WRITERS} windows' {LOAD_STEP} steps ran "
+        f"together for {shared:.1f} s (steps of {(first_end - first).total_seconds():.1f} s and "
+        f"{(second_end - second).total_seconds():.1f} s, usage_warehouse_writer: {WRITERS})"
+    )
+
+
+def posts_received(sim: SimulatorServer) -> int:
+    return sim.simulator.store.post_limiter.used(DEFAULT_ORG_ID, datetime.now(UTC))
+
+
+def lake_job_ids(lake: LakeLocation) -> list[str]:
+    with connect_lake(lake, read_only=True) as conn:
+        rows = conn.execute("SELECT job_id FROM circleci.job_runs ORDER BY job_id").fetchall()
+    return [job_id for (job_id,) in rows]
 
 
 def assert_ledger_recorded_the_posts(stack: ProductionStack, ledger_db: str, posts: int) -> None:
