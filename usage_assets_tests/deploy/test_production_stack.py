@@ -1,8 +1,12 @@
 """End to end in the production shape: a code server, the webserver and the daemon as three
-processes on the PostgreSQL instance (deploy/dagster-postgres.yaml) with the quota ledger in
-PostgreSQL, the webserver and daemon on deploy/workspace-grpc.yaml. A backfill launched like the
-UI does, the daemon's sensor launching the loads, the code server running them; the warehouse must
-hold exactly the simulator's rows, as with `dagster dev` (test_end_to_end.py)."""
+processes on the PostgreSQL instance (deploy/dagster-postgres.yaml, the webserver and daemon on
+deploy/workspace-grpc.yaml), the quota ledger in PostgreSQL, the warehouse a DuckLake with two
+writers. A backfill launched like the UI does, the daemon's sensor launching the loads, the code
+server running them: the lake must hold exactly the simulator's rows (as the DuckDB file does in
+test_end_to_end.py), and the two windows' load steps must have run at the same time.
+
+One test, about 2-3 minutes on two cores: it runs in each of CI's four suites.
+"""
 
 from __future__ import annotations
 
