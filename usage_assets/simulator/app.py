@@ -16,7 +16,7 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -230,8 +230,14 @@ class UsageApiSimulator:
         if self.store.chance(self.settings.faults.download_error_rate):
             return _s3_error_500()
         size = path.stat().st_size
+        gate = self.settings.download_gate
+        job_id = str(params["job_id"])
         return StreamingResponse(
-            _read_file(path, self.settings.faults.download_bytes_per_second),
+            _read_file(
+                path,
+                self.settings.faults.download_bytes_per_second,
+                hold=(lambda: gate.hold(job_id)) if gate is not None else None,
+            ),
             media_type="application/x-gzip",
             headers={"Content-Length": str(size)},
         )
@@ -314,7 +320,13 @@ def _s3_error_500() -> Response:
     return Response(body, status_code=500, media_type="application/xml")
 
 
-def _read_file(path: Any, bytes_per_second: int | None) -> Iterator[bytes]:
+def _read_file(
+    path: Any, bytes_per_second: int | None, hold: Callable[[], None] | None = None
+) -> Iterator[bytes]:
+    """The part's bytes, throttled to `bytes_per_second`; `hold` runs before the first byte
+    (starlette iterates this in a worker thread, so blocking there holds only this download)."""
+    if hold is not None:
+        hold()
     chunk_size = min(_CHUNK, bytes_per_second) if bytes_per_second else _CHUNK
     with open(path, "rb") as handle:
         while chunk := handle.read(chunk_size):

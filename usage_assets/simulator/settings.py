@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,6 +48,36 @@ class Faults:
             raise ValueError(f"file_dialect must be one of {FILE_DIALECTS}")
 
 
+class DownloadGate:
+    """Holds every part download (its headers sent, no bytes yet) until `open` is called, and
+    notes which export jobs are waiting: lets a test start the loads of several exports at the
+    same moment, whatever the order their runs got going in. Not a CircleCI behaviour."""
+
+    # Below the client's 60 s read timeout: a gate never opened lets downloads go on by
+    # themselves rather than fail them.
+    MAX_HOLD_SECONDS = 50.0
+
+    def __init__(self) -> None:
+        self._opened = threading.Event()
+        self._lock = threading.Lock()
+        self._waiting: set[str] = set()
+
+    def hold(self, job_id: str) -> None:
+        if self._opened.is_set():
+            return
+        with self._lock:
+            self._waiting.add(job_id)
+        self._opened.wait(self.MAX_HOLD_SECONDS)
+
+    def waiting(self) -> frozenset[str]:
+        """The export jobs a download has been held for so far."""
+        with self._lock:
+            return frozenset(self._waiting)
+
+    def open(self) -> None:
+        self._opened.set()
+
+
 @dataclass
 class SimulatorSettings:
     """How the simulated API behaves. Defaults follow the real API where it is known."""
@@ -71,3 +102,4 @@ class SimulatorSettings:
     window_rules: WindowRules = field(default_factory=WindowRules)
     clock: Callable[[], datetime] = utc_now
     faults: Faults = field(default_factory=Faults)
+    download_gate: DownloadGate | None = None  # set by a test to line downloads up
