@@ -16,6 +16,9 @@ DLC, the figure Insights calls Total Credits; `total_credits` all eight componen
 A refresh of days [first, last] recomputes every workflow with a job row in those days from all of
 its rows (a workflow crossing midnight has rows on two days) and replaces, in one transaction, the
 rows dated in the window and those of the recomputed workflows: never a duplicate `workflow_id`.
+The inserts go in batches of days (`plan_batches`), so memory is bounded by a batch's workflows,
+not by the window's. Loads never write a NULL `usage_date` (a blocking rule), which lets each
+batch read only the days its workflows' rows lie in.
 """
 
 from __future__ import annotations
