@@ -34,8 +34,8 @@ test: setup ## run the whole test suite
 
 # A year boundary, a Sunday that is the last day of a month, the day after a leap day.
 TEST_DATES ?= 2027-01-01T00:05:00Z 2027-10-31T00:05:00Z 2028-03-01T00:05:00Z
-test-dates: setup ## the whole suite again with the clock moved to each of TEST_DATES (needs libfaketime)
-	@bash .ci/test-at-dates $(TEST_DATES) -- $(PYTEST_ARGS)
+test-dates: setup ## the whole suite but the heavy (volume) tests again, the clock moved to each of TEST_DATES (needs libfaketime)
+	@bash .ci/test-at-dates $(TEST_DATES) -- -m "not heavy" $(PYTEST_ARGS)
 
 lint: setup ## ruff, mypy, and `dg check defs` (the code location loads)
 	$(RUN) ruff check usage_assets usage_assets_tests bench

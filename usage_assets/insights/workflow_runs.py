@@ -16,10 +16,15 @@ DLC, the figure Insights calls Total Credits; `total_credits` all eight componen
 A refresh of days [first, last] recomputes every workflow with a job row in those days from all of
 its rows (a workflow crossing midnight has rows on two days) and replaces, in one transaction, the
 rows dated in the window and those of the recomputed workflows: never a duplicate `workflow_id`.
+The inserts go in batches of days (`plan_batches`), so memory is bounded by a batch's workflows,
+not by the window's. Loads never write a NULL `usage_date` (a blocking rule), which lets each
+batch read only the days its workflows' rows lie in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 import duckdb
@@ -93,7 +98,11 @@ _AGGREGATE = f"""
         coalesce(sum(total_credits), 0) AS total_credits,
         {_INSIGHTS_CREDITS_SQL} AS insights_credits
     FROM {JOB_RUNS}
-    WHERE workflow_id IN (SELECT workflow_id FROM _touched)
+    WHERE workflow_id IN (
+        SELECT workflow_id FROM _touched
+        WHERE run_date BETWEEN ? AND ? AND hash(workflow_id) % ? = ?
+    )
+    AND usage_date BETWEEN ? AND ?
     GROUP BY workflow_id
 """
 
@@ -112,15 +121,72 @@ def ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
         )
 
 
+# The most workflows one INSERT aggregates. The aggregate keeps every workflow's text columns
+# (ids, names, branch) on DuckDB's heap until it finishes, and a whole 31-day window of a 50 k
+# job-runs-a-day org (~390 k workflows) did not fit in the warehouse's 256 MB; one statement per
+# batch of days keeps memory at this many workflows, whatever the window's length.
+BATCH_WORKFLOWS = 50_000
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Workflows dated `first` .. `last` (their run_date), those whose workflow_id hashes to
+    `bucket` of `buckets` (a day with more than BATCH_WORKFLOWS workflows is split); their job
+    rows lie in `first` .. `rows_until`."""
+
+    first: date
+    last: date
+    rows_until: date
+    buckets: int = 1
+    bucket: int = 0
+
+
+def plan_batches(
+    days: Sequence[tuple[date, int, date]], limit: int = BATCH_WORKFLOWS
+) -> list[Batch]:
+    """Batches of at most about `limit` workflows from (run_date, workflows, last row day) per
+    day, in day order: consecutive days are merged while they fit, a bigger day is split."""
+    batches: list[Batch] = []
+    pending: list[tuple[date, int, date]] = []
+
+    def flush() -> None:
+        if pending:
+            batches.append(
+                Batch(pending[0][0], pending[-1][0], max(until for _, _, until in pending))
+            )
+            pending.clear()
+
+    for day, workflows, until in sorted(days):
+        if workflows > limit:
+            flush()
+            buckets = -(-workflows // limit)
+            batches.extend(Batch(day, day, until, buckets, b) for b in range(buckets))
+            continue
+        if pending and sum(n for _, n, _ in pending) + workflows > limit:
+            flush()
+        pending.append((day, workflows, until))
+    flush()
+    return batches
+
+
 def refresh(conn: duckdb.DuckDBPyConnection, first: date, last: date, run_id: str) -> int:
-    """Rebuild the workflow runs with job rows in [first, last]; returns the rows written."""
+    """Rebuild the workflow runs with job rows in [first, last]; returns the rows written.
+
+    One transaction: find the window's workflows with each one's run date and last row day
+    (a narrow aggregate), delete their old rows and the window's, then insert them back one
+    batch of days at a time (`plan_batches`), each INSERT reading only its days' job rows."""
     ensure_table(conn)
     window = [first, last]
     columns = ", ".join(COLUMNS)
     with transaction(conn):
+        # Every row of a touched workflow counts, also those outside the window (a workflow
+        # crossing midnight): its first and last row days bound what its batch reads.
         conn.execute(
-            "CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT workflow_id"
-            f" FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ?",
+            "CREATE OR REPLACE TEMP TABLE _touched AS"
+            " SELECT workflow_id, min(usage_date) AS run_date, max(usage_date) AS rows_until"
+            f" FROM {JOB_RUNS} WHERE workflow_id IN ("
+            f"  SELECT workflow_id FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ?)"
+            " GROUP BY workflow_id",
             window,
         )
         conn.execute(
@@ -128,11 +194,24 @@ def refresh(conn: duckdb.DuckDBPyConnection, first: date, last: date, run_id: st
             " OR workflow_id IN (SELECT workflow_id FROM _touched)",
             window,
         )
-        conn.execute(
-            f"INSERT INTO {WORKFLOW_RUNS} ({columns})"
-            f" SELECT * EXCLUDE (insights_credits), ?, now(), insights_credits FROM ({_AGGREGATE})",
-            [run_id],
-        )
+        days = conn.execute(
+            "SELECT run_date, count(*), max(rows_until) FROM _touched GROUP BY run_date"
+        ).fetchall()
+        for batch in plan_batches([(d, int(n), u) for d, n, u in days]):
+            conn.execute(
+                f"INSERT INTO {WORKFLOW_RUNS} ({columns})"
+                f" SELECT * EXCLUDE (insights_credits), ?, now(), insights_credits"
+                f" FROM ({_AGGREGATE})",
+                [
+                    run_id,
+                    batch.first,
+                    batch.last,
+                    batch.buckets,
+                    batch.bucket,
+                    batch.first,
+                    batch.rows_until,
+                ],
+            )
         (written,) = fetch_one(conn, "SELECT count(*) FROM _touched")
         conn.execute("DROP TABLE _touched")
     return int(written)
