@@ -96,6 +96,7 @@ HELD = timedelta(hours=1)
 WRITERS = 2
 
 
+@pytest.mark.heavy
 def test_a_backfill_through_code_server_webserver_and_daemon_on_postgres_loads_a_ducklake_concurrently(
     tmp_path_factory: pytest.TempPathFactory,
     postgres_url: str,
