@@ -15,7 +15,7 @@ from usage_assets.defs.usage.export_jobs import usage_export_job
 from usage_assets.defs.usage.job_runs import job_runs
 from usage_assets.defs.usage.raw_files import raw_usage_files
 from usage_assets.defs.usage.sensors import apply_pool_limit
-from usage_assets.ingest.lake import connect_lake
+from usage_assets.ingest.lake import LakeLocation, connect_lake
 from usage_assets.simulator.server import SimulatorServer
 from usage_assets_tests.defs.insights.test_assets import resources as insights_resources
 from usage_assets_tests.defs.usage.pipeline_fixtures import (
@@ -29,15 +29,20 @@ from usage_assets_tests.defs.usage.pipeline_fixtures import (
 from usage_assets_tests.lake import lake_at
 
 
+def lake_warehouse(lake: LakeLocation) -> WarehouseResource:
+    """The warehouse resource on `lake`, as definitions.py builds it when the lake is set."""
+    return WarehouseResource(
+        database=":memory:", lake_catalog_url=lake.catalog_url, lake_data_path=lake.data_path
+    )
+
+
 def test_download_and_load_into_a_ducklake_holds_exactly_the_simulators_rows(
     live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance, postgres_url: str
 ) -> None:
     lake = lake_at(postgres_url, tmp_path)
     resources = {
         **pipeline_resources(live_sim, tmp_path),
-        "warehouse": WarehouseResource(
-            database=":memory:", lake_catalog_url=lake.catalog_url, lake_data_path=lake.data_path
-        ),
+        "warehouse": lake_warehouse(lake),
     }
     assert export(live_sim, tmp_path, instance).success
     for _ in range(2):  # a re-run replaces the window: still one row per job run
@@ -74,9 +79,7 @@ def test_the_sensors_run_with_the_insights_refreshes_them_on_a_ducklake(
     lake = lake_at(postgres_url, tmp_path)
     resources = {
         **insights_resources(live_sim, tmp_path),
-        "warehouse": WarehouseResource(
-            database=":memory:", lake_catalog_url=lake.catalog_url, lake_data_path=lake.data_path
-        ),
+        "warehouse": lake_warehouse(lake),
     }
     assert export(live_sim, tmp_path, instance).success
     every = [usage_export_job, raw_usage_files, job_runs, job_runs_checks]
