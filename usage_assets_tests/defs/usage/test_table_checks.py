@@ -34,7 +34,8 @@ def test_loads_run_the_window_checks_and_the_weekly_job_the_table_checks() -> No
     schedule = defs.resolve_schedule_def("job_runs_table_check_schedule")
     daily = defs.resolve_schedule_def("daily_usage_export_schedule")
     assert schedule.default_status == daily.default_status
-    assert schedule.cron_schedule.endswith("* * 1")  # Mondays, after Sunday's re-export
+    cron = schedule.cron_schedule
+    assert isinstance(cron, str) and cron.endswith("* * 1")  # Mondays, after Sunday's re-export
 
 
 def test_a_duplicate_beyond_the_window_passes_the_load_check_and_fails_the_weekly_one(
