@@ -17,13 +17,22 @@ from usage_assets.defs.resources import (
     RawStoreResource,
     WarehouseResource,
 )
-from usage_assets.defs.usage.checks import job_runs_checks, job_runs_freshness_checks
+from usage_assets.defs.usage.checks import (
+    job_runs_checks,
+    job_runs_freshness_checks,
+    job_runs_table_checks,
+)
 from usage_assets.defs.usage.export_jobs import usage_export_job
 from usage_assets.defs.usage.job_runs import job_runs
-from usage_assets.defs.usage.jobs import create_usage_export, download_and_load_usage
+from usage_assets.defs.usage.jobs import (
+    check_job_runs_table,
+    create_usage_export,
+    download_and_load_usage,
+)
 from usage_assets.defs.usage.raw_files import raw_usage_files
 from usage_assets.defs.usage.schedules import (
     daily_usage_export_schedule,
+    job_runs_table_check_schedule,
     weekly_usage_reexport_schedule,
 )
 from usage_assets.defs.usage.sensors import build_usage_export_sensor
@@ -85,8 +94,8 @@ defs = dg.Definitions(
         project_default_branches,
         insights_rollups,
     ],
-    asset_checks=[job_runs_checks, *job_runs_freshness_checks],
-    jobs=[create_usage_export, download_and_load_usage],
+    asset_checks=[job_runs_checks, job_runs_table_checks, *job_runs_freshness_checks],
+    jobs=[create_usage_export, download_and_load_usage, check_job_runs_table],
     sensors=[
         build_usage_export_sensor(
             minimum_interval_seconds=config.sensor_interval_seconds,
@@ -96,6 +105,10 @@ defs = dg.Definitions(
         insights_automation_sensor,
         build_freshness_sensor(job_runs_freshness_checks),
     ],
-    schedules=[daily_usage_export_schedule, weekly_usage_reexport_schedule],
+    schedules=[
+        daily_usage_export_schedule,
+        weekly_usage_reexport_schedule,
+        job_runs_table_check_schedule,
+    ],
     resources=build_resources(config),
 )

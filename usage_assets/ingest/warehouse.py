@@ -31,7 +31,7 @@ import polars as pl
 
 from usage_assets.ingest.cleaning import CLEAN_SCHEMA, check_header, clean_part, read_header
 from usage_assets.ingest.duckdb_sql import delete_returning, fetch_one
-from usage_assets.ingest.job_runs_rules import load_invariants
+from usage_assets.ingest.job_runs_rules import USAGE_DATE_DRIFT, load_invariants
 from usage_assets.ingest.job_runs_table import (
     DAY_LOADS,
     JOB_RUNS,
@@ -103,6 +103,9 @@ class LoadReport:
     missing_optional_columns: list[str] = field(default_factory=list)
     # DuckLake only: commits lost to a concurrent load and run again (0 on a DuckDB file).
     commit_conflicts_retried: int = 0
+    # Days outside the window whose rows this load removed (older copies of job runs this
+    # export dated inside the window): their insights must be refreshed too.
+    days_changed_outside_window: list[date] = field(default_factory=list)
 
 
 def load_window(
@@ -421,17 +424,29 @@ def _days_of_newer_exports(
     return [day for (day,) in rows]
 
 
+def probe_range(window_start: date, window_end: date) -> tuple[date, date]:
+    """The days where another row of a job run loaded in the window can be: the window widened
+    by USAGE_DATE_DRIFT each side (see job_runs_rules)."""
+    return window_start - USAGE_DATE_DRIFT, window_end + USAGE_DATE_DRIFT
+
+
 def _settle_job_runs_seen_elsewhere(
     conn: duckdb.DuckDBPyConnection, report: LoadReport, load: _LoadIdentity
 ) -> None:
     """A job run exported again keeps one row, the newest export's, even when its usage date
-    moved out of the window. One pass over the table at the end, not one per part."""
+    moved out of the window. One pass at the end, not one per part.
+
+    Other rows of this load's job runs are looked for only in `probe_range` (pruned by
+    usage_date), not in the whole table: a job run's date moves at most USAGE_DATE_DRIFT between
+    exports. A copy further away stays, and the weekly table-wide check names it."""
     ours = (
         f"SELECT job_id FROM {JOB_RUNS} WHERE {LOAD_RUN_ID_COLUMN} = ?"
         " AND usage_date BETWEEN ? AND ?"
     )
     written_here = "usage_date BETWEEN ? AND ? AND NOT list_contains(?::DATE[], usage_date)"
+    elsewhere = f"usage_date BETWEEN ? AND ? AND NOT ({written_here})"
     window = [report.window_start, report.window_end]
+    probe = list(probe_range(report.window_start, report.window_end))
     kept = report.days_kept_from_newer_exports
     # Older copies elsewhere go (a day without a load record predates the record: older).
     older_than_ours = (
@@ -443,30 +458,32 @@ def _settle_job_runs_seen_elsewhere(
     moved = delete_returning(
         conn,
         JOB_RUNS,
-        f"(usage_date IS NULL OR NOT ({written_here}))"
-        f" AND job_id IN ({ours}) AND {older_than_ours}",
+        f"{elsewhere} AND job_id IN ({ours}) AND {older_than_ours}",
         [
+            *probe,
             *window,
             kept,
             load.run_id,
             *window,
             *([] if load.export_created_at is None else [load.export_created_at]),
         ],
-        LOAD_RUN_ID_COLUMN,
+        f"{LOAD_RUN_ID_COLUMN}, usage_date",
     )
-    from_this_run = sum(1 for (loaded_by,) in moved if loaded_by == load.run_id)
+    from_this_run = sum(1 for loaded_by, _ in moved if loaded_by == load.run_id)
     report.duplicate_rows_dropped += from_this_run
     report.rows_loaded -= from_this_run
     report.rows_replaced += len(moved) - from_this_run
+    report.days_changed_outside_window = sorted(
+        {day for _, day in moved if not report.window_start <= day <= report.window_end}
+    )
     if load.export_created_at is None:
         return
     # What is left elsewhere came from newer exports: this load's copy of those job runs goes.
     (superseded,) = fetch_one(
         conn,
         f"DELETE FROM {JOB_RUNS} WHERE {LOAD_RUN_ID_COLUMN} = ? AND {written_here}"
-        f" AND job_id IN (SELECT job_id FROM {JOB_RUNS}"
-        f"  WHERE usage_date IS NULL OR NOT ({written_here}))",
-        [load.run_id, *window, kept, *window, kept],
+        f" AND job_id IN (SELECT job_id FROM {JOB_RUNS} WHERE {elsewhere})",
+        [load.run_id, *window, kept, *probe, *window, kept],
     )
     report.rows_superseded += int(superseded)
     report.rows_loaded -= int(superseded)

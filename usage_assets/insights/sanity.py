@@ -5,7 +5,9 @@
   percentiles are in range, and every table adds up to its source (daily_usage to job_runs per
   day, costs to daily_usage, chargeback to costs).
 
-The Dagster checks in `assets/insights.py` only wire these up.
+The Dagster checks in `assets/insights.py` only wire these up. The daily tables' checks take the
+days a run refreshed (`window`) and read only those (`usage_date` / `run_date BETWEEN`, which
+DuckDB prunes), so they cost a window, not the history; without one they check the whole table.
 """
 
 from __future__ import annotations
@@ -69,17 +71,31 @@ class _Violation:
     count: int
 
 
+Window = tuple[date, date]
+
+
+def _where(column: str, window: Window | None) -> tuple[str, list[object]]:
+    """The WHERE clause (and its parameters) restricting a daily table to `window`."""
+    if window is None:
+        return "", []
+    return f" WHERE {column} BETWEEN ? AND ?", list(window)
+
+
 def _violations(
-    conn: duckdb.DuckDBPyConnection, name: str, conditions: Sequence[tuple[str, str]]
+    conn: duckdb.DuckDBPyConnection,
+    name: str,
+    conditions: Sequence[tuple[str, str]],
+    where: tuple[str, list[object]] = ("", []),
 ) -> list[_Violation]:
-    """Rows of `name` matching each (what, SQL condition)."""
+    """Rows of `name` (those `where` picks) matching each (what, SQL condition)."""
     if not conditions:
         return []
     counts = fetch_one(
         conn,
         "SELECT "
         + ", ".join(f"count(*) FILTER (WHERE {condition})" for _, condition in conditions)
-        + f" FROM {table(name)}",
+        + f" FROM {table(name)}{where[0]}",
+        where[1],
     )
     return [
         _Violation(what, int(count))
@@ -89,19 +105,28 @@ def _violations(
 
 
 def _duplicates(
-    conn: duckdb.DuckDBPyConnection, name: str, keys: Sequence[str]
+    conn: duckdb.DuckDBPyConnection,
+    name: str,
+    keys: Sequence[str],
+    where: tuple[str, list[object]] = ("", []),
 ) -> list[_Violation]:
     # GROUP BY treats NULLs as equal, which is what a grain means here.
     (count,) = fetch_one(
         conn,
-        f"SELECT count(*) FROM (SELECT 1 FROM {table(name)} GROUP BY {', '.join(keys)}"
+        f"SELECT count(*) FROM (SELECT 1 FROM {table(name)}{where[0]} GROUP BY {', '.join(keys)}"
         " HAVING count(*) > 1)",
+        where[1],
     )
     return [_Violation(f"duplicated {' / '.join(keys)}", int(count))] if count else []
 
 
-def _result(conn: duckdb.DuckDBPyConnection, name: str, problems: list[_Violation]) -> RuleResult:
-    (rows,) = fetch_one(conn, f"SELECT count(*) FROM {table(name)}")
+def _result(
+    conn: duckdb.DuckDBPyConnection,
+    name: str,
+    problems: list[_Violation],
+    where: tuple[str, list[object]] = ("", []),
+) -> RuleResult:
+    (rows,) = fetch_one(conn, f"SELECT count(*) FROM {table(name)}{where[0]}", where[1])
     return RuleResult(
         passed=not problems,
         description=(
@@ -118,9 +143,12 @@ _NEGATIVE_CREDITS = " OR ".join(
 )
 
 
-def daily_usage_sane(conn: duckdb.DuckDBPyConnection) -> RuleResult:
+def daily_usage_sane(conn: duckdb.DuckDBPyConnection, window: Window | None = None) -> RuleResult:
+    """daily_usage's grain, signs and per-day totals against job_runs, on the days of `window`
+    (the whole table without one)."""
     name = daily_usage.NAME
-    problems = _duplicates(conn, name, list(daily_usage.KEY_COLUMNS))
+    where = _where("usage_date", window)
+    problems = _duplicates(conn, name, list(daily_usage.KEY_COLUMNS), where)
     problems += _violations(
         conn,
         name,
@@ -131,6 +159,7 @@ def daily_usage_sane(conn: duckdb.DuckDBPyConnection) -> RuleResult:
                 "successful_runs + failed_runs + canceled_runs > job_runs",
             ),
         ],
+        where,
     )
     # Per day, the same job rows and credits as job_runs.
     (mismatched,) = fetch_one(
@@ -138,14 +167,14 @@ def daily_usage_sane(conn: duckdb.DuckDBPyConnection) -> RuleResult:
         f"""
         SELECT count(*) FROM (
             SELECT usage_date, count(*) AS rows, coalesce(sum(total_credits), 0) AS credits
-            FROM {JOB_RUNS} GROUP BY usage_date
+            FROM {JOB_RUNS}{where[0]} GROUP BY usage_date
         ) j FULL JOIN (
             SELECT usage_date, sum(job_runs) AS rows, sum(total_credits) AS credits
-            FROM {daily_usage.DAILY_USAGE} GROUP BY usage_date
+            FROM {daily_usage.DAILY_USAGE}{where[0]} GROUP BY usage_date
         ) d USING (usage_date)
         WHERE j.rows IS DISTINCT FROM d.rows OR abs(coalesce(j.credits, 0) - coalesce(d.credits, 0)) > ?
         """,
-        [_TOLERANCE],
+        [*where[1], *where[1], _TOLERANCE],
     )
     if mismatched:
         problems.append(
@@ -154,13 +183,18 @@ def daily_usage_sane(conn: duckdb.DuckDBPyConnection) -> RuleResult:
                 int(mismatched),
             )
         )
-    return _result(conn, name, problems)
+    return _result(conn, name, problems, where)
 
 
-def workflow_runs_sane(conn: duckdb.DuckDBPyConnection) -> RuleResult:
+def workflow_runs_sane(conn: duckdb.DuckDBPyConnection, window: Window | None = None) -> RuleResult:
+    """workflow_runs' grain (one row per workflow_id), statuses and signs, on the runs dated in
+    `window` (the whole table without one). A workflow_id repeated on two run dates within the
+    window is caught; one whose second row lies further away would be a refresh that missed a
+    workflow's old row, which `workflow_runs.old_rows_range` rules out."""
     name = workflow_runs_module.NAME
+    where = _where("run_date", window)
     statuses = ", ".join(f"'{s}'" for s in workflow_runs_module.WORKFLOW_STATUSES)
-    problems = _duplicates(conn, name, ["workflow_id"])
+    problems = _duplicates(conn, name, ["workflow_id"], where)
     problems += _violations(
         conn,
         name,
@@ -172,8 +206,9 @@ def workflow_runs_sane(conn: duckdb.DuckDBPyConnection) -> RuleResult:
                 "status = 'success' AND duration_seconds IS NULL",
             ),
         ],
+        where,
     )
-    return _result(conn, name, problems)
+    return _result(conn, name, problems, where)
 
 
 def _performance_sane(

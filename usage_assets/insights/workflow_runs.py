@@ -19,6 +19,11 @@ rows dated in the window and those of the recomputed workflows: never a duplicat
 The inserts go in batches of days (`plan_batches`), so memory is bounded by a batch's workflows,
 not by the window's. Loads never write a NULL `usage_date` (a blocking rule), which lets each
 batch read only the days its workflows' rows lie in.
+
+No step reads the whole history: a workflow's job rows are dated at most USAGE_DATE_DRIFT from
+each other (they carry its first start's date, see `job_runs_rules`), so its other rows are looked
+for only that far around the window (`rows_range`), and its old row, dated by its rows' earliest
+day, only that far again (`old_rows_range`). All of it is pruned by date.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import duckdb
 
 from usage_assets.circleci.vocabulary import CANCELED_STATUS
 from usage_assets.ingest.duckdb_sql import fetch_one, transaction
+from usage_assets.ingest.job_runs_rules import USAGE_DATE_DRIFT
 from usage_assets.ingest.job_runs_table import JOB_RUNS
 from usage_assets.insights.common import FAILURE_SQL, create_table, table
 
@@ -169,6 +175,18 @@ def plan_batches(
     return batches
 
 
+def rows_range(first: date, last: date) -> tuple[date, date]:
+    """The days where the job rows of a workflow with a row in [first, last] can lie."""
+    return first - USAGE_DATE_DRIFT, last + USAGE_DATE_DRIFT
+
+
+def old_rows_range(first: date, last: date) -> tuple[date, date]:
+    """The run dates an existing row of such a workflow can have: its rows' earliest day when it
+    was built, and each of those rows may have moved by USAGE_DATE_DRIFT since."""
+    low, high = rows_range(first, last)
+    return low - USAGE_DATE_DRIFT, high + USAGE_DATE_DRIFT
+
+
 def refresh(conn: duckdb.DuckDBPyConnection, first: date, last: date, run_id: str) -> int:
     """Rebuild the workflow runs with job rows in [first, last]; returns the rows written.
 
@@ -184,15 +202,15 @@ def refresh(conn: duckdb.DuckDBPyConnection, first: date, last: date, run_id: st
         conn.execute(
             "CREATE OR REPLACE TEMP TABLE _touched AS"
             " SELECT workflow_id, min(usage_date) AS run_date, max(usage_date) AS rows_until"
-            f" FROM {JOB_RUNS} WHERE workflow_id IN ("
+            f" FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ? AND workflow_id IN ("
             f"  SELECT workflow_id FROM {JOB_RUNS} WHERE usage_date BETWEEN ? AND ?)"
             " GROUP BY workflow_id",
-            window,
+            [*rows_range(first, last), *window],
         )
         conn.execute(
             f"DELETE FROM {WORKFLOW_RUNS} WHERE run_date BETWEEN ? AND ?"
-            " OR workflow_id IN (SELECT workflow_id FROM _touched)",
-            window,
+            " AND (run_date BETWEEN ? AND ? OR workflow_id IN (SELECT workflow_id FROM _touched))",
+            [*old_rows_range(first, last), *window],
         )
         days = conn.execute(
             "SELECT run_date, count(*), max(rows_until) FROM _touched GROUP BY run_date"

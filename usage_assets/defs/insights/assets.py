@@ -50,7 +50,7 @@ from usage_assets.defs.resources import (
     insights_writer_lock,
     warehouse_connection,
 )
-from usage_assets.defs.usage.job_runs import job_runs
+from usage_assets.defs.usage.job_runs import DAYS_CHANGED_OUTSIDE_WINDOW, job_runs
 from usage_assets.ingest.job_runs_rules import RuleResult
 from usage_assets.ingest.job_runs_table import JOB_RUNS
 from usage_assets.insights import (
@@ -79,14 +79,22 @@ from usage_assets.insights.common import count_rows, loaded_range
 def insights_daily(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Refresh the run's days of the daily insights tables from circleci.job_runs."""
+    """Refresh the run's days of the daily insights tables from circleci.job_runs, and the days
+    outside them whose job rows this run's load removed (a job run a newer export moved into
+    the run's days: without this its old day would keep counting it)."""
     key_range = context.partition_key_range
     first, last = partition_day(key_range.start), partition_day(key_range.end)
     run_id = context.run.run_id
     selected = context.selected_asset_keys
+    also = [day for day in _days_changed_outside_by_this_run(context) if not first <= day <= last]
+    # The checks look at every day refreshed: the window and those (at most USAGE_DATE_DRIFT
+    # away, so the span stays a few days).
+    checked = (min([first, *also]), max([last, *also]))
     checks: dict[tuple[dg.AssetKey, str], tuple[RuleResult, dg.AssetCheckSeverity]] = {}
     with insights_writer_lock(warehouse), warehouse_connection(warehouse) as conn:
         if DAILY_USAGE in selected:
+            for day in also:
+                daily_usage.refresh(conn, day, day, run_id)
             refreshed = daily_usage.refresh(conn, first, last, run_id)
             cost.ensure_tables(conn)
             top = cost.top_projects(conn, first, last, TOP_ROWS)
@@ -97,6 +105,7 @@ def insights_daily(
                     "dagster/column_schema": table_schema(daily_usage.COLUMNS),
                     "window_start": str(first),
                     "window_end": str(last),
+                    "days_refreshed_outside_window": ", ".join(map(str, also)) or "none",
                     "rows_written": refreshed.rows_written,
                     "rows_replaced": refreshed.rows_deleted,
                     "job_runs": refreshed.job_runs,
@@ -123,11 +132,12 @@ def insights_daily(
                 dg.AssetCheckSeverity.WARN,
             )
             checks[(DAILY_USAGE, SANE_CHECK)] = (
-                sanity.daily_usage_sane(conn),
+                sanity.daily_usage_sane(conn, checked),
                 dg.AssetCheckSeverity.ERROR,
             )
         if WORKFLOW_RUNS in selected:
-            written = workflow_runs.refresh(conn, first, last, run_id)
+            written = sum(workflow_runs.refresh(conn, day, day, run_id) for day in also)
+            written += workflow_runs.refresh(conn, first, last, run_id)
             by_status = conn.execute(
                 f"SELECT status, count(*) FROM {workflow_runs.WORKFLOW_RUNS}"
                 " WHERE run_date BETWEEN ? AND ? GROUP BY status ORDER BY 2 DESC",
@@ -140,6 +150,7 @@ def insights_daily(
                     "dagster/column_schema": table_schema(workflow_runs.COLUMNS),
                     "window_start": str(first),
                     "window_end": str(last),
+                    "days_refreshed_outside_window": ", ".join(map(str, also)) or "none",
                     "workflow_runs_rebuilt": written,
                     "runs_by_status": dg.MetadataValue.md(
                         markdown_table(["status", "runs"], [[s, f"{n:,}"] for s, n in by_status])
@@ -147,10 +158,29 @@ def insights_daily(
                 },
             )
             checks[(WORKFLOW_RUNS, SANE_CHECK)] = (
-                sanity.workflow_runs_sane(conn),
+                sanity.workflow_runs_sane(conn, checked),
                 dg.AssetCheckSeverity.ERROR,
             )
     yield from _check_results(context, checks)
+
+
+def _days_changed_outside_by_this_run(context: dg.AssetExecutionContext) -> list[date]:
+    """Days the job_runs load of this run changed outside its windows, from the metadata of its
+    materializations in this run (Dagster's event log: the warehouse keeps no trace of a removed
+    row). Empty when the run loaded nothing (an insights-only run)."""
+    records = context.instance.get_records_for_run(
+        context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    days: set[date] = set()
+    for record in records:
+        materialization = record.event_log_entry.asset_materialization
+        if materialization is None or materialization.asset_key != job_runs.key:
+            continue
+        value = materialization.metadata.get(DAYS_CHANGED_OUTSIDE_WINDOW)
+        text = value.value if isinstance(value, dg.TextMetadataValue) else None
+        if text and text != "none":
+            days.update(date.fromisoformat(part.strip()) for part in text.split(","))
+    return sorted(days)
 
 
 def _loaded_days(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection) -> set[date]:

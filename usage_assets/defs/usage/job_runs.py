@@ -1,6 +1,7 @@
 """`job_runs`: the cleaned `circleci.job_runs` table in DuckDB, one row per job run."""
 
 from collections.abc import Callable
+from datetime import date
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -57,6 +58,17 @@ class JobRunsConfig(dg.Config):
     """CircleCI sometimes answers `completed` before an export's files are listed, so an export
     without rows never clears days that hold rows unless this is set. Set it only when those
     days really have no usage now."""
+
+
+# Metadata key: days outside the run's partitions whose rows the load removed (older copies of job
+# runs a newer export dated inside them); insights_daily of the same run refreshes them too.
+DAYS_CHANGED_OUTSIDE_WINDOW = "days_changed_outside_window"
+
+
+def _days_changed_outside(reports: list[LoadReport], partition_keys: list[str]) -> list[date]:
+    """The days the run's windows changed that lie outside all of its partitions."""
+    inside = {partition_day(key) for key in partition_keys}
+    return sorted({d for r in reports for d in r.days_changed_outside_window} - inside)
 
 
 JOB_RUNS_SCHEMA = dg.TableSchema(
@@ -208,6 +220,11 @@ def job_runs(
                 len(r.days_kept_from_newer_exports) for r in reports
             ),
             "duplicate_rows_repaired": sum(r.duplicate_rows_repaired for r in reports),
+            # Read by insights_daily of the same run, which refreshes these days too.
+            DAYS_CHANGED_OUTSIDE_WINDOW: ", ".join(
+                str(day) for day in _days_changed_outside(reports, context.partition_keys)
+            )
+            or "none",
             "export_job_ids": ", ".join(a.job_id for a in assignments),
             "window_start": min(context.partition_keys),
             "window_end": max(context.partition_keys),

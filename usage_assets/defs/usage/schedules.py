@@ -1,4 +1,5 @@
-"""Schedules: yesterday's export every day, and a weekly re-export of the trailing seven days.
+"""Schedules: yesterday's export every day, a weekly re-export of the trailing seven days, and
+the weekly table-wide checks of job_runs.
 
 The weekly one exists because rows of jobs still running at export time (status `running`, no
 credits yet) change afterwards; re-exporting replaces them by `job_id`. Each schedule tick is one
@@ -11,7 +12,7 @@ import dagster as dg
 
 from usage_assets.config import current_config
 from usage_assets.defs.constants import range_tags
-from usage_assets.defs.usage.jobs import create_usage_export
+from usage_assets.defs.usage.jobs import check_job_runs_table, create_usage_export
 
 TRAILING_DAYS = 7
 
@@ -39,3 +40,16 @@ def weekly_usage_reexport_schedule(context: dg.ScheduleEvaluationContext) -> dg.
         run_key=f"weekly-reexport:{last_day.isoformat()}",
         tags=range_tags(first_day.isoformat(), last_day.isoformat()),
     )
+
+
+# Mondays, a day after the Sunday re-export, so that its loads (which may move job runs between
+# days) have normally landed before the whole table is checked.
+job_runs_table_check_schedule = dg.ScheduleDefinition(
+    name="job_runs_table_check_schedule",
+    job=check_job_runs_table,
+    cron_schedule=f"0 {current_config().weekly_schedule_hour} * * 1",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Mondays: checks the whole of circleci.job_runs (job_id unique across all days, "
+    "no row without a usage_date); the loads check only their own window.",
+)
