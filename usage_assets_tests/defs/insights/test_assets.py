@@ -270,6 +270,8 @@ def test_a_quiet_window_on_a_new_warehouse_gives_empty_insights_and_a_passing_ru
         tables = conn.execute(
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'circleci_insights'"
         ).fetchall()
-        assert len(tables) == 10  # every table asset but the report, a file
+        # Every table asset but the report (a file), and the performance roll-ups' state.
+        assert len(tables) == 11
+        assert ("rollup_periods",) in tables
         for (name,) in tables:
             assert conn.execute(f"SELECT count(*) FROM circleci_insights.{name}").fetchone() == (0,)
