@@ -455,8 +455,7 @@ def refresh(
     periods = performance_periods(*loaded) if loaded else []
     branches = _default_branch_rows(conn, default_branches)
     return {
-        name: _refresh_table(conn, name, periods, branches, run_id, full_rebuild)
-        for name in which
+        name: _refresh_table(conn, name, periods, branches, run_id, full_rebuild) for name in which
     }
 
 
