@@ -467,41 +467,16 @@ def _refresh_table(
     run_id: str,
     full_rebuild: bool,
 ) -> Refreshed:
+    """One transaction from the fingerprints to the state: the signatures stored describe the
+    very rows the recompute read, even while a load commits beside it (a DuckLake)."""
     spec = _TABLES[name]
-    current = signatures(conn, name, periods, branches)
-    stored, reason = (None, "requested") if full_rebuild else rollup_state.read(conn, name)
-    plan = rollup_state.plan(stored, current, full_rebuild=stored is None, reason=reason)
-    if plan.recompute or plan.drop or plan.full_rebuild:
-        by_label = {p.label: p for p in periods}
-        # The recomputed periods and their predecessors (the trends' baseline): all read, only
-        # the recomputed ones written.
-        needed = {label for label in plan.recompute}
-        needed.update(
-            str(by_label[label].previous_label)
-            for label in plan.recompute
-            if by_label[label].previous_label
-        )
-        computed = [p for p in periods if p.label in needed]
-        _prepare(conn, computed, plan.recompute, branches)
-        ranges = rollup_state.merged_ranges(_bounds(p) for p in computed)
-        source = spec.source.replace("{days}", _days_filter(spec.day_column, ranges))
-        with transaction(conn):
-            if plan.full_rebuild:
-                conn.execute(f"DELETE FROM {table(name)}")
-                rollup_state.forget(conn, name)
-            else:
-                conn.execute(
-                    f"DELETE FROM {table(name)} WHERE list_contains(?::VARCHAR[], period)",
-                    [[*plan.recompute, *plan.drop]],
-                )
-            if plan.recompute:
-                conn.execute(
-                    f"INSERT INTO {table(name)} ({', '.join(spec.columns)})"
-                    f" {_metrics_sql(source, spec.keys)}",
-                    [run_id],
-                )
-            rollup_state.write(conn, name, current, [*plan.recompute, *plan.drop], run_id)
-    (rows,) = fetch_one(conn, f"SELECT count(*) FROM {table(name)}")
+    with transaction(conn):
+        current = signatures(conn, name, periods, branches)
+        stored, reason = (None, "requested") if full_rebuild else rollup_state.read(conn, name)
+        plan = rollup_state.plan(stored, current, full_rebuild=stored is None, reason=reason)
+        if plan.recompute or plan.drop or plan.full_rebuild:
+            _replace_periods(conn, name, spec, periods, plan, branches, current, run_id)
+        (rows,) = fetch_one(conn, f"SELECT count(*) FROM {table(name)}")
     return Refreshed(
         rows=int(rows),
         recomputed=plan.recompute,
@@ -510,6 +485,48 @@ def _refresh_table(
         full_rebuild=plan.full_rebuild,
         reason=plan.reason,
     )
+
+
+def _replace_periods(
+    conn: duckdb.DuckDBPyConnection,
+    name: str,
+    spec: _Table,
+    periods: Sequence[Period],
+    plan: rollup_state.Plan,
+    branches: Sequence[tuple[str, str, str, str]],
+    current: Mapping[str, str],
+    run_id: str,
+) -> None:
+    """In the caller's transaction: delete the recomputed and dropped periods' rows, insert the
+    recomputed ones (reading only their and their predecessors' days), update the state."""
+    by_label = {p.label: p for p in periods}
+    # The recomputed periods and their predecessors (the trends' baseline): all read, only the
+    # recomputed ones written.
+    needed = set(plan.recompute)
+    needed.update(
+        str(by_label[label].previous_label)
+        for label in plan.recompute
+        if by_label[label].previous_label
+    )
+    computed = [p for p in periods if p.label in needed]
+    _prepare(conn, computed, plan.recompute, branches)
+    ranges = rollup_state.merged_ranges(_bounds(p) for p in computed)
+    source = spec.source.replace("{days}", _days_filter(spec.day_column, ranges))
+    if plan.full_rebuild:
+        conn.execute(f"DELETE FROM {table(name)}")
+        rollup_state.forget(conn, name)
+    else:
+        conn.execute(
+            f"DELETE FROM {table(name)} WHERE list_contains(?::VARCHAR[], period)",
+            [[*plan.recompute, *plan.drop]],
+        )
+    if plan.recompute:
+        conn.execute(
+            f"INSERT INTO {table(name)} ({', '.join(spec.columns)})"
+            f" {_metrics_sql(source, spec.keys)}",
+            [run_id],
+        )
+    rollup_state.write(conn, name, current, [*plan.recompute, *plan.drop], run_id)
 
 
 @dataclass(frozen=True)

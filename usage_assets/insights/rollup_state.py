@@ -138,8 +138,8 @@ def plan(
 def read(conn: duckdb.DuckDBPyConnection, rollup: str) -> tuple[dict[str, str] | None, str]:
     """The stored signature per period of `rollup`, or None and why when the state cannot be
     trusted: nothing stored, a period stored twice, or row counts that differ from the table's
-    (rows deleted or written by something else, a table recreated with other columns)."""
-    ensure_table(conn)
+    (rows deleted or written by something else, a table recreated with other columns). The
+    caller has created both tables (`ensure_table`)."""
     stored = conn.execute(
         f"SELECT period, signature, period_rows FROM {ROLLUP_PERIODS} WHERE rollup = ?",
         [rollup],
