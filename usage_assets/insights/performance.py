@@ -389,6 +389,7 @@ class Refreshed:
     dropped: tuple[str, ...]  # periods no longer loaded, deleted
     full_rebuild: bool
     reason: str  # why a full rebuild: requested, no state, a corrupt state ("" otherwise)
+    days_read: tuple[tuple[date, date], ...] = ()  # the source days the recompute read
 
 
 def _days_filter(column: str, ranges: Sequence[tuple[date, date]]) -> str:
@@ -474,8 +475,9 @@ def _refresh_table(
         current = signatures(conn, name, periods, branches)
         stored, reason = (None, "requested") if full_rebuild else rollup_state.read(conn, name)
         plan = rollup_state.plan(stored, current, full_rebuild=stored is None, reason=reason)
+        days_read: list[tuple[date, date]] = []
         if plan.recompute or plan.drop or plan.full_rebuild:
-            _replace_periods(conn, name, spec, periods, plan, branches, current, run_id)
+            days_read = _replace_periods(conn, name, spec, periods, plan, branches, current, run_id)
         (rows,) = fetch_one(conn, f"SELECT count(*) FROM {table(name)}")
     return Refreshed(
         rows=int(rows),
@@ -484,6 +486,7 @@ def _refresh_table(
         dropped=plan.drop,
         full_rebuild=plan.full_rebuild,
         reason=plan.reason,
+        days_read=tuple(days_read),
     )
 
 
@@ -496,9 +499,10 @@ def _replace_periods(
     branches: Sequence[tuple[str, str, str, str]],
     current: Mapping[str, str],
     run_id: str,
-) -> None:
+) -> list[tuple[date, date]]:
     """In the caller's transaction: delete the recomputed and dropped periods' rows, insert the
-    recomputed ones (reading only their and their predecessors' days), update the state."""
+    recomputed ones (reading only their and their predecessors' days), update the state; returns
+    the day ranges read."""
     by_label = {p.label: p for p in periods}
     # The recomputed periods and their predecessors (the trends' baseline): all read, only the
     # recomputed ones written.
@@ -527,6 +531,7 @@ def _replace_periods(
             [run_id],
         )
     rollup_state.write(conn, name, current, [*plan.recompute, *plan.drop], run_id)
+    return ranges
 
 
 @dataclass(frozen=True)

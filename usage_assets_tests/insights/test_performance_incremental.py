@@ -106,9 +106,9 @@ def assert_incremental(
     run_id: str,
     expected: Sequence[str],
     branches: Sequence[DefaultBranch] = (),
-) -> None:
+) -> dict[str, tuple[tuple[date, date], ...]]:
     """An incremental refresh recomputes exactly `expected` (in both tables), and its tables equal
-    a full rebuild's."""
+    a full rebuild's; returns the days each table's refresh read."""
     incremental = refresh(conn, run_id, branches=branches)
     assert {name: r.recomputed for name, r in incremental.items()} == {
         name: tuple(expected) for name in TABLES
@@ -119,6 +119,7 @@ def assert_incremental(
     assert all(after.values())  # something to compare
     refresh(conn, f"{run_id}-full", full_rebuild=True, branches=branches)
     assert {name: contents(conn, name) for name in TABLES} == after
+    return {name: r.days_read for name, r in incremental.items()}
 
 
 @pytest.fixture
@@ -148,7 +149,10 @@ def test_each_change_recomputes_only_its_periods_and_equals_a_full_rebuild(
     day = LAST + timedelta(days=1)
     assert rows(day, day)
     load(conn, tmp_path, rows(day, day), day, day, "r3")
-    assert_incremental(conn, "i2", ["2026-10", "last_30_days"])
+    read = assert_incremental(conn, "i2", ["2026-10", "last_30_days"])
+    # October with September (its trends' baseline), Sep 16 .. Oct 15 with Aug 17 .. Sep 15: the
+    # new day's refresh reads from Aug 17, not from Jul 1.
+    assert read == {name: ((date(2026, 8, 17), day),) for name in TABLES}
 
     # (b) A late re-export of an old day: Jul 6 exported again, newer, one job now failed. July
     # changes, and August, whose trends compare with July; the rolling periods (Aug 17 .. Oct 15)

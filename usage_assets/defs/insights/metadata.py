@@ -98,6 +98,7 @@ def performance_metadata(
         "full_rebuild": refreshed.full_rebuild,
         "full_rebuild_reason": refreshed.reason or "none",
         "recomputed": ", ".join(refreshed.recomputed) or "none",
+        "days_read": ", ".join(f"{a} .. {b}" for a, b in refreshed.days_read) or "none",
         "top_by_credits_last_30_days": dg.MetadataValue.md(
             markdown_table(
                 [
