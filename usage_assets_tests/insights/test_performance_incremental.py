@@ -124,8 +124,9 @@ def assert_incremental(
 
 @pytest.fixture
 def history(conn: duckdb.DuckDBPyConnection, tmp_path: Path) -> duckdb.DuckDBPyConnection:
-    load(conn, tmp_path, rows(FIRST, date(2026, 8, 31)), FIRST, date(2026, 8, 31), "r1")
-    load(conn, tmp_path, rows(date(2026, 9, 1), LAST), date(2026, 9, 1), LAST, "r2")
+    # Two windows, the first ending on Sep 1 (a day with runs: one of them moves in (c)).
+    load(conn, tmp_path, rows(FIRST, date(2026, 9, 1)), FIRST, date(2026, 9, 1), "r1")
+    load(conn, tmp_path, rows(date(2026, 9, 2), LAST), date(2026, 9, 2), LAST, "r2")
     first = refresh(conn, "i1")
     assert all(r.full_rebuild and r.reason == "no state" and r.recomputed == ALL
                for r in first.values())  # fmt: skip
@@ -162,24 +163,20 @@ def test_each_change_recomputes_only_its_periods_and_equals_a_full_rebuild(
     load(conn, tmp_path, again, OLD_DAY, OLD_DAY, "r4", created=NEWER)
     assert_incremental(conn, "i3", ["2026-07", "2026-08"])
 
-    # (c) A job run moving between windows: a still newer export of Oct 1 .. Oct 15 carries a job
-    # run that Jul 6 had; the load deletes it from Jul 6, outside its window. Both ends change.
-    moved = list(again[1])
-    moved[RUN_DATE] = date(2026, 10, 3).isoformat()
-    window = rows(date(2026, 10, 1), day)
-    load(
-        conn,
-        tmp_path,
-        [*window, moved],
-        date(2026, 10, 1),
-        day,
-        "r5",
-        created=NEWER + timedelta(days=1),
-    )
-    assert_incremental(conn, "i4", ["2026-07", "2026-08", "2026-10", "last_30_days"])
+    # (c) A job run moving between windows: a still newer export of Sep 2 .. Sep 8 carries a job
+    # run that the first window had on Sep 1 (a day earlier: the drift a load looks for, see
+    # `job_runs_rules.USAGE_DATE_DRIFT`); the load deletes it from Sep 1, outside its window.
+    # September changes, October (its trends), and the last 30 days (whose predecessor, Aug 17 ..
+    # Sep 15, holds both days).
+    moved = rows(date(2026, 9, 1), date(2026, 9, 1))[0]
+    moved[RUN_DATE] = date(2026, 9, 2).isoformat()
+    first, last = date(2026, 9, 2), date(2026, 9, 8)
+    later = NEWER + timedelta(days=1)
+    load(conn, tmp_path, [*rows(first, last), moved], first, last, "r5", created=later)
+    assert_incremental(conn, "i4", ["2026-09", "2026-10", "last_30_days"])
     assert conn.execute(
         "SELECT usage_date FROM circleci.job_runs WHERE job_id = ?", [moved[JOB_ID]]
-    ).fetchall() == [(date(2026, 10, 3),)]
+    ).fetchall() == [(date(2026, 9, 2),)]
 
     # (d) A default-branch override: every period.
     (project,) = conn.execute(
