@@ -274,14 +274,31 @@ def test_default_branch_is_inferred_or_taken_from_the_file(runs: duckdb.DuckDBPy
     )
 
 
-def test_rebuilding_replaces_every_row(runs: duckdb.DuckDBPyConnection) -> None:
+def test_a_full_rebuild_replaces_every_row_an_unchanged_refresh_none(
+    runs: duckdb.DuckDBPyConnection,
+) -> None:
     first = performance.refresh(runs, LOADED, "run-1")
     second = performance.refresh(runs, LOADED, "run-2")
+    third = performance.refresh(runs, LOADED, "run-3", full_rebuild=True)
     # 3 periods x 2 scopes for workflow "build" and for job "build / test".
-    assert first == second == {performance.WORKFLOW_NAME: 6, performance.JOB_NAME: 6}
+    assert {name: r.rows for name, r in first.items()} == {
+        performance.WORKFLOW_NAME: 6,
+        performance.JOB_NAME: 6,
+    }
+    periods = ("2026-09", "2026-10", "last_30_days")
+    # No state yet: everything computed; nothing changed since: everything kept.
+    assert [(r.full_rebuild, r.recomputed, r.kept) for r in first.values()] == [
+        (True, periods, ())
+    ] * 2
+    assert [(r.full_rebuild, r.recomputed, r.kept, r.rows) for r in second.values()] == [
+        (False, (), periods, 6)
+    ] * 2
+    assert [(r.full_rebuild, r.reason, r.recomputed) for r in third.values()] == [
+        (True, "requested", periods)
+    ] * 2
     assert runs.execute(
         "SELECT DISTINCT insights_run_id FROM circleci_insights.job_performance"
-    ).fetchall() == [("run-2",)]
+    ).fetchall() == [("run-3",)]
 
 
 def test_weekly_trend_of_the_top_workflows(conn: duckdb.DuckDBPyConnection) -> None:

@@ -8,7 +8,9 @@ wait per table):
   for the run's days (delete the window, insert, one transaction). The sensor's
   `download_and_load_usage` runs include it, so every load refreshes its days.
 * `insights_rollups`, unpartitioned: performance, resource-class rates, right-sizing, costs,
-  chargeback, forecast and the HTML report, rebuilt whole from the daily tables (cheap: they are aggregates). Also in the
+  chargeback, forecast and the HTML report. The performance tables recompute only the periods
+  whose inputs changed (`full_rebuild` in the op's config recomputes all of them); the others are
+  rebuilt whole from bounded windows or the daily tables (cheap: they are aggregates). Also in the
   sensor's runs, after the daily ones; an automation condition refreshes them after any other run
   that updates their inputs (a manual reload from the UI, say).
 
@@ -23,6 +25,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from usage_assets.defs.check_results import check_result
 from usage_assets.defs.constants import WAREHOUSE_POOL
@@ -195,6 +198,16 @@ def _loaded_days(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnect
     return days
 
 
+class RollupsConfig(dg.Config):
+    """The launchpad's settings of `insights_rollups`."""
+
+    full_rebuild: bool = Field(
+        default=False,
+        description="Recompute every period of workflow_performance and job_performance, "
+        "ignoring what the last refresh recorded (the result is the same; it only costs more).",
+    )
+
+
 @dg.multi_asset(
     name="insights_rollups",
     specs=ROLLUP_SPECS,
@@ -203,7 +216,10 @@ def _loaded_days(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnect
     can_subset=True,
 )
 def insights_rollups(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource, insights: InsightsResource
+    context: dg.AssetExecutionContext,
+    config: RollupsConfig,
+    warehouse: DuckDBResource,
+    insights: InsightsResource,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Rebuild the selected roll-ups and the report, in the registry's (dependency) order."""
     selected = context.selected_asset_keys
@@ -227,6 +243,7 @@ def insights_rollups(
             loaded=loaded_range(conn),
             report_path=Path(insights.report_path),
             log=context.log,
+            full_rebuild=config.full_rebuild,
         )
         for rollup in ROLLUPS:
             if rollup.key in selected:

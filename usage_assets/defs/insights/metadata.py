@@ -72,9 +72,13 @@ def anomaly_result(found: Sequence[anomalies.Anomaly]) -> RuleResult:
 
 
 def performance_metadata(
-    conn: duckdb.DuckDBPyConnection, name: str, rows: int, loaded: tuple[date, date] | None
+    conn: duckdb.DuckDBPyConnection,
+    name: str,
+    refreshed: performance.Refreshed,
+    loaded: tuple[date, date] | None,
 ) -> dict[str, Any]:
-    """A performance table's metadata: size, loaded days, and its top rows by credits."""
+    """A performance table's metadata: size, loaded days, which periods the refresh recomputed
+    (and whether it rebuilt them all, and why), and its top rows by credits."""
     per_workflow = name == performance.WORKFLOW_NAME
     columns = performance.WORKFLOW_COLUMNS if per_workflow else performance.JOB_COLUMNS
     label = "workflow_name" if per_workflow else "workflow_name || ' / ' || job_name"
@@ -85,9 +89,16 @@ def performance_metadata(
         [performance.ROLLING_LABEL, TOP_ROWS],
     ).fetchall()
     return {
-        "dagster/row_count": rows,
+        "dagster/row_count": refreshed.rows,
         "dagster/column_schema": table_schema(columns, definitions.column_descriptions()),
         "loaded_days": f"{loaded[0]} .. {loaded[1]}" if loaded else "none",
+        "periods_recomputed": len(refreshed.recomputed),
+        "periods_kept": len(refreshed.kept),
+        "periods_dropped": len(refreshed.dropped),
+        "full_rebuild": refreshed.full_rebuild,
+        "full_rebuild_reason": refreshed.reason or "none",
+        "recomputed": ", ".join(refreshed.recomputed) or "none",
+        "days_read": ", ".join(f"{a} .. {b}" for a, b in refreshed.days_read) or "none",
         "top_by_credits_last_30_days": dg.MetadataValue.md(
             markdown_table(
                 [

@@ -1,6 +1,11 @@
 """The registry of roll-ups `insights_rollups` loops over: for each table, how to rebuild it (and
 what its materialization shows), and its check.
 
+The performance tables are refreshed incrementally (only the periods whose inputs changed, see
+`usage_assets.insights.rollup_state`); the others are rebuilt whole, their inputs being bounded
+windows or small daily aggregates. `RollupRun.full_rebuild` makes the incremental ones recompute
+everything.
+
 Adding a roll-up means a module in `usage_assets/insights/`, its spec in `specs.py`, and one entry
 here; the op itself does not change. Entries are in dependency order (costs before chargeback,
 everything before the report), which is the order one run rebuilds them in.
@@ -63,6 +68,8 @@ class RollupRun:
     loaded: tuple[date, date] | None  # first and last loaded usage_date
     report_path: Path
     log: Any  # the op's logger: refreshes warn about gaps in the reference files
+    # Recompute every period of the incremental roll-ups, ignoring their state (the op's config).
+    full_rebuild: bool = False
 
     def source(self, file_name: str) -> str:
         """Where a reference file was read from (shown in the metadata)."""
@@ -80,14 +87,17 @@ class Rollup:
 
 def _performance(name: str) -> Callable[[RollupRun], dict[str, Any]]:
     def refresh(run: RollupRun) -> dict[str, Any]:
-        rows = performance.refresh(
+        refreshed = performance.refresh(
             run.conn,
             run.loaded,
             run.run_id,
             default_branches=run.reference.default_branches,
             which=[name],
-        )
-        return performance_metadata(run.conn, name, rows[name], run.loaded)
+            full_rebuild=run.full_rebuild,
+        )[name]
+        if refreshed.full_rebuild and refreshed.reason != "requested":
+            run.log.info(f"{name}: every period recomputed ({refreshed.reason})")
+        return performance_metadata(run.conn, name, refreshed, run.loaded)
 
     return refresh
 

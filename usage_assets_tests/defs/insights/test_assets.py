@@ -201,6 +201,29 @@ def test_the_sensors_run_refreshes_the_insights_and_writes_the_report(
     after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after.cursor)
     assert after.total_requested == 0
 
+    # The first run had no roll-up state: every period computed. Nothing changed since the
+    # reload: nothing recomputed; the launchpad's full_rebuild recomputes every period.
+    assert metadata["job_performance"]["full_rebuild"].value is True
+    assert metadata["job_performance"]["full_rebuild_reason"].value == "no state"
+    periods = metadata["job_performance"]["periods_recomputed"].value
+    assert isinstance(periods, int) and periods >= 2  # a month or two, and the last 30 days
+    for config, recomputed, kept in ((False, 0, periods), (True, periods, 0)):
+        rerun = dg.materialize(
+            [insights_rollups],
+            selection=["job_performance", "workflow_performance"],
+            resources=resources(live_sim, tmp_path),
+            instance=instance,
+            run_config={"ops": {"insights_rollups": {"config": {"full_rebuild": config}}}},
+        )
+        for event in rerun.get_asset_materialization_events():
+            shown = event.materialization.metadata
+            assert shown["full_rebuild"].value is config
+            assert (shown["periods_recomputed"].value, shown["periods_kept"].value) == (
+                recomputed,
+                kept,
+            )
+    assert table_totals(tmp_path) == (rows, daily_rows, pytest.approx(priced_credits), workflows)
+
     # An input updated by some other run (here: reported without one) brings back what is
     # downstream of it: not the performance tables or right-sizing, which read other inputs.
     instance.report_runless_asset_event(dg.AssetMaterialization(DAILY_USAGE, partition=LAST))
@@ -270,6 +293,8 @@ def test_a_quiet_window_on_a_new_warehouse_gives_empty_insights_and_a_passing_ru
         tables = conn.execute(
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'circleci_insights'"
         ).fetchall()
-        assert len(tables) == 10  # every table asset but the report, a file
+        # Every table asset but the report (a file), and the performance roll-ups' state.
+        assert len(tables) == 11
+        assert ("rollup_periods",) in tables
         for (name,) in tables:
             assert conn.execute(f"SELECT count(*) FROM circleci_insights.{name}").fetchone() == (0,)
