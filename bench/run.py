@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,7 @@ def bench_backfill(days: int) -> dict[str, Any]:
     }
 
 
-def backfill_timeline(instance: Any, runs: list[Any], since: float) -> dict[str, Any]:
+def backfill_timeline(instance: Any, runs: Sequence[Any], since: float) -> dict[str, Any]:
     """Where a backfill's wall time goes, from the run records and the event log: per run, the
     wait in the queue (created -> dequeued), the launch (dequeued -> the worker's RUN_START:
     process start and code location load), each step, and the wrap-up (last step -> run end);
@@ -336,6 +337,19 @@ def print_report(report: dict[str, Any]) -> None:
             f"Backfill of {b['days']} days: {b['posts']} POSTs (target <= {b['posts_target']}), "
             f"{b['runs_launched']} runs, {b['wall_s_until_loaded']} s until loaded"
         )
+        t = b.get("where_the_time_goes")
+        if t:
+            steps = ", ".join(f"{k} {v}" for k, v in t["sum_steps_s"].items())
+            print(
+                f"  where the time goes (sums over {len(t['runs'])} runs, which overlap): "
+                f"queued {t['sum_queued_s']} s, launch (process start + code location load) "
+                f"{t['sum_launch_s']} s, to first step {t['sum_to_first_step_s']} s, "
+                f"wrap-up {t['sum_wrap_up_s']} s; steps: {steps}"
+            )
+            print(
+                f"  wall clock: some run in progress {t['busy_s']} s, no run at all "
+                f"{t['idle_s']} s, last run ended at {t['last_run_end_s']} s"
+            )
     if "sensor" in report:
         s = report["sensor"]
         print(

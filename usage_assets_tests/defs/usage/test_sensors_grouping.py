@@ -109,9 +109,14 @@ def day(offset: int) -> str:
     return (TODAY + timedelta(days=offset)).isoformat()
 
 
-def create_exports(sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance) -> list[str]:
+def create_exports(
+    sim: SimulatorServer,
+    tmp_path: Path,
+    instance: dg.DagsterInstance,
+    windows: list[tuple[int, int]] = WINDOWS,
+) -> list[str]:
     ids = []
-    for first, last in WINDOWS:
+    for first, last in windows:
         result = dg.materialize(
             [usage_export_job],
             resources=pipeline_resources(sim, tmp_path),
@@ -210,7 +215,7 @@ def test_a_failed_grouped_run_is_retried_one_run_per_export_and_loses_no_window(
     slow_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
 ) -> None:
     slow_sim.settings.processing_time = timedelta(0)
-    ids = create_exports(slow_sim, tmp_path, instance)[:3]
+    ids = create_exports(slow_sim, tmp_path, instance, WINDOWS[1:3])
     cursor = tick(slow_sim, tmp_path, instance, None).cursor
     grouped = next(r for r in SensorCursor.parse(cursor).launched if r.also)
     # Every GET of the run fails (a 5xx burst its retries do not outlast): a clear error, and the
@@ -231,7 +236,7 @@ def test_a_failed_grouped_run_is_retried_one_run_per_export_and_loses_no_window(
         assert execute(slow_sim, tmp_path, instance, request).success
     assert set(rows_by_export(tmp_path)) == set(ids)
     as_of = datetime.now(UTC)
-    assert warehouse_job_ids(tmp_path) == expected_job_ids(slow_sim, day(-30), day(-25), as_of)
+    assert warehouse_job_ids(tmp_path) == expected_job_ids(slow_sim, day(-27), day(-25), as_of)
     finished = tick(slow_sim, tmp_path, instance, retried.cursor)
     assert not finished.run_requests
     assert [
