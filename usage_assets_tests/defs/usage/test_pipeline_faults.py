@@ -159,7 +159,9 @@ def test_a_fresh_read_listing_more_parts_is_downloaded_in_full(
     live_sim: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
 ) -> None:
     # The first listing leaves out the last part, and links die while the first part downloads:
-    # the fresh read lists every part, and every one of them must be fetched.
+    # the fresh read lists every part, and every one of them must be fetched. Parts of 8 rows:
+    # three days hold 3 parts or more whatever weekdays they are (~35 rows with a weekend).
+    live_sim.settings.rows_per_part = 8
     live_sim.settings.faults.first_listing_omits_parts = 1
     live_sim.settings.url_lifetime = timedelta(seconds=1)
     live_sim.settings.faults.download_bytes_per_second = 2_000
