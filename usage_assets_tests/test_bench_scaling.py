@@ -5,6 +5,7 @@ rows as intended. The benchmark's figures themselves are never asserted."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import duckdb
 
@@ -33,7 +34,7 @@ def _seed(conn: duckdb.DuckDBPyConnection) -> None:
             )
 
 
-def _copy(conn: duckdb.DuckDBPyConnection, copy: int, fraction: float) -> list[tuple[object, ...]]:
+def _copy(conn: duckdb.DuckDBPyConnection, copy: int, fraction: float) -> list[tuple[Any, ...]]:
     return conn.execute(
         "SELECT job_id, workflow_id, usage_date, job_run_started_at, export_job_id FROM ("
         + replica_select(job_runs_columns(), JOB_RUNS)
