@@ -576,6 +576,38 @@ def print_scaling(section: dict[str, Any]) -> None:
             f"  {'MET ' if verdict['met'] else 'MISSED'}  {verdict['target']}: {verdict['measured']}"
         )
     print(f"  section wall time {section['wall_s']} s (seed week {section['seed_s']} s)")
+    print()
+    print(scaling_markdown(section))
+
+
+def scaling_markdown(section: dict[str, Any]) -> str:
+    """The section's table as the README shows it (paste after a run)."""
+    sizes = section["sizes"]
+    labels = list(sizes)
+    lines = [
+        "| step of the daily run | "
+        + " | ".join(f"{sizes[label]['history']['job_runs'] / 1e6:.1f} M rows" for label in labels)
+        + " |",
+        "| --- |" + " --- |" * len(labels),
+    ]
+    for row, title in (*ROWS, ("whole", "whole run, in-process")):
+        cells = []
+        for label in labels:
+            run = sizes[label]["run"]
+            step = run if row == "whole" else run["steps"].get(row)
+            cells.append("-" if step is None else _cell(step))
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| DuckDB temp folder, peak | "
+        + " | ".join(f"{sizes[label]['run']['temp_mib']:,} MiB" for label in labels)
+        + " |"
+    )
+    lines.append(
+        "| setup (history, insights, roll-ups) | "
+        + " | ".join(f"{sizes[label]['history']['setup_s']:.0f} s" for label in labels)
+        + " |"
+    )
+    return "\n".join(lines)
 
 
 def _cell(entry: dict[str, Any]) -> str:

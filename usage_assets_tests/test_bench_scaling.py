@@ -9,7 +9,15 @@ from typing import Any
 
 import duckdb
 
-from bench.scaling import Sample, new_day, per_row, replica_select, spans_from_events
+from bench.scaling import (
+    Sample,
+    new_day,
+    per_row,
+    replica_select,
+    scaling_markdown,
+    scaling_verdicts,
+    spans_from_events,
+)
 from usage_assets.ingest.job_runs_table import JOB_RUNS, ensure_job_runs_table, job_runs_columns
 
 
@@ -101,3 +109,34 @@ def test_event_log_is_cut_into_the_table_rows() -> None:
     assert rows["job_performance"]["peak_rss_mib"] == 900
     assert rows["job_performance"]["temp_mib"] == 5
     assert rows["load"]["peak_rss_mib"] == 100 + 14
+
+
+def test_the_table_names_every_size_and_the_verdicts() -> None:
+    step = {"wall_s": 2.0, "peak_rss_mib": 300.0, "temp_mib": 0.0}
+    sizes = {
+        label: {
+            "history": {
+                "job_runs": rows,
+                "workflow_runs": rows // 3,
+                "first_day": "2026-01-01",
+                "last_day": "2027-01-31",
+                "duckdb_file_mib": 100,
+                "setup_s": 60.0,
+            },
+            "run": {
+                "success": True,
+                "rows_loaded": 50_000,
+                "wall_s": 10.0 * factor,
+                "peak_rss_mib": 500 * factor,
+                "temp_mib": 0,
+                "steps": {row: {**step, "wall_s": 2.0 * factor} for row in ("load", "report")},
+            },
+        }
+        for label, rows, factor in (("1M", 1_000_000, 1), ("20M", 20_000_000, 3))
+    }
+    verdicts = scaling_verdicts(sizes)
+    assert [v["met"] for v in verdicts] == [False, False, False]  # 30 s, 1,500 MiB, 3x
+    table = scaling_markdown({"sizes": sizes})
+    assert table.splitlines()[0] == "| step of the daily run | 1.0 M rows | 20.0 M rows |"
+    assert "| report | 2.0 s / 300 MiB | 6.0 s / 300 MiB |" in table
+    assert "| job_performance | - | - |" in table
