@@ -42,6 +42,7 @@ from datetime import time as day_time
 from pathlib import Path
 from typing import Any
 
+RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = {"1M": 1_000_000, "5M": 5_000_000, "20M": 20_000_000}
 QUICK_SIZES = ("1M", "5M")
 HISTORY_DAYS = 13 * 31  # CircleCI keeps 13 months
@@ -494,6 +495,10 @@ def bench_scaling(quick: bool = False) -> dict[str, Any]:
             # The daily process's whole life: start-up, the simulator's part, the export, the run.
             run["process_s"] = round(time.perf_counter() - mark, 1)
             results["sizes"][label] = {"history": history, "run": run}
+            # Each size as it finishes: a 20 M run takes a while, and an interrupted one keeps
+            # the sizes done so far.
+            RESULTS.mkdir(exist_ok=True)
+            (RESULTS / "scaling_partial.json").write_text(json.dumps(results, indent=2))
             for leftover in folder.glob("*"):  # one warehouse on disk at a time (2.5 GB at 20 M)
                 if leftover.is_file() and not leftover.is_symlink():
                     leftover.unlink()
