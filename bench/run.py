@@ -294,10 +294,10 @@ def main() -> None:
     parser.add_argument(
         "--scaling-only",
         action="store_true",
-        help="only the scaling section (merged into latest.json; ~15 min, --quick ~3 min)",
+        help="only the scaling section (merged into latest.json; 30+ min at 20 M rows)",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="scaling section at 1 M and 5 M rows only"
+        "--quick", action="store_true", help="scaling section at 0.25 M and 1 M rows only"
     )
     parser.add_argument("--lake-windows", type=int, default=12)
     parser.add_argument("--lake-rows-per-day", type=int, default=5000)
