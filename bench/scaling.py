@@ -360,7 +360,9 @@ def spans_from_events(
             spans.append((row, starts[step], at))
             starts[step] = at
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and step in starts:
-            row = "report" if step == "insights_rollups" else _STEP_ROWS.get(step, step)
+            # Checks of job_runs in steps of their own (the freshness check) count as checks.
+            default = "checks" if "check" in step else step
+            row = "report" if step == "insights_rollups" else _STEP_ROWS.get(step, default)
             spans.append((row, starts.pop(step), at))
     return spans
 
@@ -391,7 +393,6 @@ def daily_run(folder: Path, day: date) -> dict[str, Any]:
     from usage_assets.defs.constants import range_tags
     from usage_assets.defs.insights.assets import insights_daily, insights_rollups
     from usage_assets.defs.insights.default_branches import project_default_branches
-    from usage_assets.defs.usage.checks import job_runs_checks
     from usage_assets.defs.usage.export_jobs import usage_export_job
     from usage_assets.defs.usage.job_runs import job_runs
     from usage_assets.defs.usage.jobs import download_and_load_usage
@@ -422,7 +423,7 @@ def daily_run(folder: Path, day: date) -> dict[str, Any]:
                 project_default_branches,
                 insights_rollups,
             ],
-            asset_checks=[job_runs_checks],
+            asset_checks=_job_runs_checks(),
             jobs=[download_and_load_usage],
             resources=resources,
         )
@@ -459,6 +460,20 @@ def daily_run(folder: Path, day: date) -> dict[str, Any]:
         "temp_mib": round(max((s.temp_bytes for s in samples), default=0) / 2**20),
         "steps": per_row(spans_from_events(events), samples),
     }
+
+
+def _job_runs_checks() -> list[Any]:
+    """Every asset check the code location defines on job_runs (the load's, the freshness
+    check, and any table-wide ones), so the job's selection resolves as in the code location."""
+    import dagster as dg
+
+    from usage_assets.defs.usage import checks
+
+    found: list[Any] = []
+    for value in vars(checks).values():
+        candidates = value if isinstance(value, list | tuple) else [value]
+        found += [c for c in candidates if isinstance(c, dg.AssetChecksDefinition)]
+    return list({id(c): c for c in found}.values())
 
 
 # --------------------------------------------------------------------------------------------
