@@ -47,7 +47,7 @@ format: setup
 	$(RUN) ruff check --fix usage_assets usage_assets_tests bench
 	$(RUN) ruff format usage_assets usage_assets_tests bench
 
-bench: setup ## ingest speed/memory vs DuckDB and pandas, quota economy, sensor cost (~15 min)
+bench: setup ## ingest speed/memory vs DuckDB and pandas, quota economy, sensor cost, DuckLake writers, the daily run at 1-20 M rows of history (~40 min)
 	$(UV) run --frozen --group bench python -m bench.run $(BENCH_ARGS)
 
 simulator: setup ## serve the Usage API simulator on 127.0.0.1:8787

@@ -1,8 +1,8 @@
 """`make bench`: ingest speed and memory against DuckDB's own CSV reader and the peers' pandas
 approach, quota economy of a 13-month backfill through the real daemon and sensor, the sensor's
-tick cost with 50 pending jobs, and window loads by 1, 2 and 4 concurrent writers on a DuckLake
-against the DuckDB file (bench/lake_writers.py). Prints a table and writes
-bench/results/latest.json.
+tick cost with 50 pending jobs, window loads by 1, 2 and 4 concurrent writers on a DuckLake
+against the DuckDB file (bench/lake_writers.py), and the daily run against 1 M, 5 M and 20 M rows
+of history (bench/scaling.py). Prints a table and writes bench/results/latest.json.
 
 Figures, not assertions: the targets are reported as met or missed, never enforced by a timed test.
 """
@@ -28,7 +28,7 @@ from bench.exports import export_parts
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = {"0.5M": 500_000, "2M": 2_000_000}
-METHODS = ("duckdb_plain", "ours", "pandas")
+METHODS = ("inflate", "duckdb_plain", "ours", "pandas")  # inflate: only gunzip, the floor
 SPEED_TARGET = 1.25  # ours / DuckDB plain load
 MEMORY_TARGET_MIB = 1024
 
@@ -318,6 +318,10 @@ def print_report(report: dict[str, Any]) -> None:
         from bench.lake_writers import print_lake
 
         print_lake(report["lake"])
+    if "scaling" in report:
+        from bench.scaling import print_scaling
+
+        print_scaling(report["scaling"])
     if "ingest" not in report:
         return
     print()
@@ -390,6 +394,15 @@ def main() -> None:
     parser.add_argument(
         "--lake-only", action="store_true", help="only the DuckLake writers section (~3 min)"
     )
+    parser.add_argument("--skip-scaling", action="store_true", help="no scaling section")
+    parser.add_argument(
+        "--scaling-only",
+        action="store_true",
+        help="only the scaling section (merged into latest.json; 30+ min at 20 M rows)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="scaling section at 0.25 M and 1 M rows only"
+    )
     parser.add_argument("--lake-windows", type=int, default=12)
     parser.add_argument("--lake-rows-per-day", type=int, default=5000)
     args = parser.parse_args()
@@ -398,12 +411,29 @@ def main() -> None:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
     }
+    if args.scaling_only:
+        from bench.scaling import bench_scaling, print_scaling
+
+        section = bench_scaling(quick=args.quick)
+        RESULTS.mkdir(exist_ok=True)
+        latest = RESULTS / "latest.json"
+        # The other sections' figures stay: only this section's are replaced.
+        merged = json.loads(latest.read_text()) if latest.exists() else report
+        merged["scaling"] = section
+        latest.write_text(json.dumps(merged, indent=2))
+        print_scaling(section)
+        print(f"\nResults: {latest}")
+        return
     if not args.lake_only:
         report["ingest"] = bench_ingest(args.repeats)
         report["targets"] = verdicts(report["ingest"])
         report["sensor"] = bench_sensor(pending=50, ticks=12)
         if not args.skip_backfill:
             report["backfill"] = bench_backfill(args.backfill_days)
+    if not args.lake_only and not args.skip_scaling:
+        from bench.scaling import bench_scaling
+
+        report["scaling"] = bench_scaling(quick=args.quick)
     if not args.skip_lake:
         report["lake"] = run_lake_section(args.lake_windows, args.lake_rows_per_day)
     RESULTS.mkdir(exist_ok=True)
