@@ -451,9 +451,19 @@ def daily_run(folder: Path, day: date) -> dict[str, Any]:
         for materialization in result.asset_materializations_for_node("job_runs"):
             value = materialization.metadata.get("rows_loaded")
             loaded += value.value if value is not None and isinstance(value.value, int) else 0
+    # Why a run failed, so a failed size says more than FAILED (the step and its error's first
+    # line; the package's errors carry no secrets).
+    failures = [
+        f"{event.step_key}: {event.step_failure_data.error.message.strip().splitlines()[0]}"
+        for event in result.all_events
+        if event.is_step_failure
+        and event.step_failure_data.error is not None
+        and event.step_failure_data.error.message.strip()
+    ]
     return {
         "day": key,
         "success": result.success,
+        "failures": failures,
         "rows_loaded": loaded,
         "wall_s": round(wall, 2),
         "peak_rss_mib": round(max((s.rss_mib for s in samples), default=0.0)),
@@ -594,6 +604,8 @@ def print_scaling(section: dict[str, Any]) -> None:
             f"{h['workflow_runs']:,} workflow runs, {h['duckdb_file_mib']} MiB file; new day "
             f"{run['rows_loaded']:,} rows, run {'succeeded' if run['success'] else 'FAILED'}"
         )
+        for failure in run.get("failures", []):
+            print(f"    {failure}")
     for verdict in section["targets"]:
         print(
             f"  {'MET ' if verdict['met'] else 'MISSED'}  {verdict['target']}: {verdict['measured']}"
