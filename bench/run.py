@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -126,20 +125,12 @@ def bench_backfill(days: int) -> dict[str, Any]:
         since = datetime.now(UTC)
         backfill = stack.launch_backfill("usage_export_job", keys)
         stack.wait_for_backfill(backfill, timeout=1800)
-        # Exports completing in one sensor tick share a run: wait for the days, not a run count.
-        with stack.instance() as instance:
-            stack.wait_until(
-                "every day loaded",
-                lambda: set(keys) <= instance.get_materialized_partitions(dg.AssetKey("job_runs")),
-                timeout=1800,
-            )
         runs = stack.wait_for_runs(
-            download_and_load_usage.name, 1, timeout=1800, created_after=since
+            download_and_load_usage.name, exports, timeout=1800, created_after=since
         )
         wall = time.perf_counter() - started
         with stack.instance() as instance:
             all_runs = instance.get_runs(filters=dg.RunsFilter(created_after=since))
-            timeline = backfill_timeline(instance, all_runs, since.timestamp())
         posts = sim.simulator.store.post_limiter.used(DEFAULT_ORG_ID, datetime.now(UTC))
     return {
         "days": len(keys),
@@ -149,88 +140,6 @@ def bench_backfill(days: int) -> dict[str, Any]:
         "runs_launched": len(all_runs),
         "download_runs": len(runs),
         "wall_s_until_loaded": round(wall, 1),
-        "where_the_time_goes": timeline,
-    }
-
-
-def backfill_timeline(instance: Any, runs: Sequence[Any], since: float) -> dict[str, Any]:
-    """Where a backfill's wall time goes, from the run records and the event log: per run, the
-    wait in the queue (created -> dequeued), the launch (dequeued -> the worker's RUN_START:
-    process start and code location load), each step, and the wrap-up (last step -> run end);
-    and the idle time when no run was in progress (sensor ticks, backfill daemon, dequeue)."""
-    import dagster as dg
-
-    wanted = {
-        dg.DagsterEventType.RUN_ENQUEUED,
-        dg.DagsterEventType.RUN_DEQUEUED,
-        dg.DagsterEventType.RUN_STARTING,
-        dg.DagsterEventType.RUN_START,
-        dg.DagsterEventType.STEP_START,
-        dg.DagsterEventType.STEP_SUCCESS,
-        dg.DagsterEventType.STEP_FAILURE,
-        dg.DagsterEventType.RUN_SUCCESS,
-        dg.DagsterEventType.RUN_FAILURE,
-    }
-    per_run: list[dict[str, Any]] = []
-    steps_by_kind: dict[str, float] = {}
-    intervals: list[tuple[float, float]] = []
-    for run in sorted(runs, key=lambda r: r.run_id):
-        record = instance.get_run_record_by_id(run.run_id)
-        created = record.create_timestamp.timestamp()
-        events: dict[str, float] = {}
-        step_start: dict[str, float] = {}
-        steps: dict[str, float] = {}
-        for entry in instance.all_logs(run.run_id, of_type=wanted):
-            # The enum's name: its value is still the legacy PIPELINE_* for run events.
-            kind = entry.dagster_event.event_type.name
-            if kind == "STEP_START":
-                step_start[entry.step_key] = entry.timestamp
-            elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and entry.step_key in step_start:
-                steps[entry.step_key] = entry.timestamp - step_start[entry.step_key]
-            else:
-                events.setdefault(kind, entry.timestamp)
-        end = events.get("RUN_SUCCESS", events.get("RUN_FAILURE", created))
-        dequeued = events.get("RUN_DEQUEUED", events.get("RUN_STARTING", created))
-        started = events.get("RUN_START", dequeued)
-        first_step = min(step_start.values(), default=started)
-        last_step = max((step_start[k] + v for k, v in steps.items()), default=end)
-        for key, seconds in steps.items():
-            steps_by_kind[key] = steps_by_kind.get(key, 0.0) + seconds
-        intervals.append((created, end))
-        per_run.append(
-            {
-                "job": run.job_name,
-                "partitions": run.tags.get("dagster/asset_partition_range_start", "")
-                + ".."
-                + run.tags.get("dagster/asset_partition_range_end", ""),
-                "created_s": round(created - since, 1),
-                "queued_s": round(dequeued - created, 2),
-                "launch_s": round(started - dequeued, 2),
-                "to_first_step_s": round(first_step - started, 2),
-                "steps_s": round(sum(steps.values()), 2),
-                "wrap_up_s": round(end - last_step, 2),
-                "ended_s": round(end - since, 1),
-                "steps": {k: round(v, 2) for k, v in steps.items()},
-            }
-        )
-    busy = 0.0
-    cursor_end = since
-    idle = 0.0
-    for start, end in sorted(intervals):
-        if start > cursor_end:
-            idle += start - cursor_end
-        busy += max(0.0, end - max(start, cursor_end))
-        cursor_end = max(cursor_end, end)
-    return {
-        "runs": per_run,
-        "sum_queued_s": round(sum(r["queued_s"] for r in per_run), 1),
-        "sum_launch_s": round(sum(r["launch_s"] for r in per_run), 1),
-        "sum_to_first_step_s": round(sum(r["to_first_step_s"] for r in per_run), 1),
-        "sum_wrap_up_s": round(sum(r["wrap_up_s"] for r in per_run), 1),
-        "sum_steps_s": {k: round(v, 1) for k, v in sorted(steps_by_kind.items())},
-        "busy_s": round(busy, 1),
-        "idle_s": round(idle, 1),
-        "last_run_end_s": round(cursor_end - since, 1),
     }
 
 
@@ -341,19 +250,6 @@ def print_report(report: dict[str, Any]) -> None:
             f"Backfill of {b['days']} days: {b['posts']} POSTs (target <= {b['posts_target']}), "
             f"{b['runs_launched']} runs, {b['wall_s_until_loaded']} s until loaded"
         )
-        t = b.get("where_the_time_goes")
-        if t:
-            steps = ", ".join(f"{k} {v}" for k, v in t["sum_steps_s"].items())
-            print(
-                f"  where the time goes (sums over {len(t['runs'])} runs, which overlap): "
-                f"queued {t['sum_queued_s']} s, launch (process start + code location load) "
-                f"{t['sum_launch_s']} s, to first step {t['sum_to_first_step_s']} s, "
-                f"wrap-up {t['sum_wrap_up_s']} s; steps: {steps}"
-            )
-            print(
-                f"  wall clock: some run in progress {t['busy_s']} s, no run at all "
-                f"{t['idle_s']} s, last run ended at {t['last_run_end_s']} s"
-            )
     if "sensor" in report:
         s = report["sensor"]
         print(

@@ -111,10 +111,4 @@ defs = dg.Definitions(
         job_runs_table_check_schedule,
     ],
     resources=build_resources(config),
-    # What the UI launches (a backfill of usage_export_job, a re-materialize) runs in the implicit
-    # asset job: in one process, as download_and_load_usage does, not a second process per step
-    # with its own code location load (8-10 s of every export run). Its steps share pools that
-    # admit one step at a time anyway; DuckDB's one-writer rule is per process, so one process
-    # holds it.
-    executor=dg.in_process_executor,
 )

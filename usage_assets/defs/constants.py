@@ -26,8 +26,6 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 # Ours: the export a download run loads, and the re-create chain of a failed export.
 EXPORT_ID_TAG = "usage/export_job_id"
-# On a sensor run that loads several exports of adjacent days instead: `<id>=<first>..<last>` each.
-EXPORT_WINDOWS_TAG = "usage/export_windows"
 RECREATES_TAG = "usage/recreates_export_job_id"
 ATTEMPT_TAG = "usage/export_attempt"
 # Which try of a sensor-launched download or re-create run this is (1, 2, ...).

@@ -8,9 +8,8 @@ observations.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -22,11 +21,6 @@ MAX_ATTEMPTS = 3
 # A download or re-create run that fails (a 429 it could not wait out, a burst of 5xx, a POST
 # refused) is requested again, this many times in all, each with its own run key.
 MAX_RUN_ATTEMPTS = 3
-# Exports that complete in the same tick and cover adjacent days are downloaded and loaded by one
-# run (a 365-day backfill is 12 exports: most of a run's time is Dagster's start-up and the
-# roll-ups and report, paid once per run, not the load). At most this many per run, so one run's
-# download, load and daily insights stay about a quarter of a year (4 x 31 days).
-MAX_EXPORTS_PER_DOWNLOAD_RUN = 4
 
 # How long the sensor keeps re-reading materializations after it first saw them. On PostgreSQL,
 # storage ids are handed out when an event is inserted but become visible when its transaction
@@ -66,99 +60,21 @@ class RunKind(StrEnum):
 
 @dataclass(frozen=True)
 class LaunchedRun:
-    """A run the sensor requested, watched until it succeeds or its attempts are spent.
-
-    A download run may load several exports of adjacent days (`also`, see `group_downloads`)."""
+    """A run the sensor requested, watched until it succeeds or its attempts are spent."""
 
     kind: RunKind
     export: PendingExport
     run_attempt: int = 1
     failed_at: str | None = None  # ISO time its failure was first seen; the retry waits a bit
-    also: tuple[PendingExport, ...] = ()  # further exports the same download run loads
-
-    @property
-    def exports(self) -> tuple[PendingExport, ...]:
-        return (self.export, *self.also)
-
-    @property
-    def first_partition(self) -> str:
-        return min(e.first_partition for e in self.exports)
-
-    @property
-    def last_partition(self) -> str:
-        return max(e.last_partition for e in self.exports)
 
     @property
     def run_key(self) -> str:
-        """`download:<export>` for the first attempt (as before), then `...:<attempt>`; a run of
-        several exports joins their ids with `+`."""
-        base = f"{self.kind.value}:{'+'.join(e.export_id for e in self.exports)}"
+        """`download:<export>` for the first attempt (as before), then `...:<attempt>`."""
+        base = f"{self.kind.value}:{self.export.export_id}"
         return base if self.run_attempt == 1 else f"{base}:{self.run_attempt}"
 
     def retried(self) -> LaunchedRun:
         return replace(self, run_attempt=self.run_attempt + 1, failed_at=None)
-
-    def split(self) -> tuple[LaunchedRun, ...]:
-        """The next attempt of each of its exports, one run each: a retry of a grouped run that
-        failed (one bad export) no longer holds the others back."""
-        return tuple(
-            LaunchedRun(self.kind, export, run_attempt=self.run_attempt + 1)
-            for export in self.exports
-        )
-
-
-def group_downloads(
-    exports: Sequence[PendingExport], limit: int = MAX_EXPORTS_PER_DOWNLOAD_RUN
-) -> list[tuple[PendingExport, ...]]:
-    """Completed exports grouped into download runs: each group covers consecutive days, the next
-    export starting the day after the previous one ends, at most `limit` exports.
-
-    Only adjacent, never overlapping, exports share a run: the run's partition range is then
-    exactly the union of their windows (no day without an export, no day in two), and each export
-    still loads its own window in its own transaction."""
-    groups: list[list[PendingExport]] = []
-    for export in sorted(exports, key=lambda e: (e.first_partition, e.last_partition)):
-        last = groups[-1][-1] if groups else None
-        if (
-            last is not None
-            and len(groups[-1]) < limit
-            and date.fromisoformat(export.first_partition)
-            == date.fromisoformat(last.last_partition) + timedelta(days=1)
-        ):
-            groups[-1].append(export)
-        else:
-            groups.append([export])
-    return [tuple(group) for group in groups]
-
-
-_WINDOW_SEPARATOR = " "
-_ID_SEPARATOR = "="
-_RANGE_SEPARATOR = ".."
-
-
-def format_export_windows(exports: Sequence[PendingExport]) -> str:
-    """The value of a grouped run's export-windows tag: `<id>=<first>..<last>` per export."""
-    return _WINDOW_SEPARATOR.join(
-        f"{e.export_id}{_ID_SEPARATOR}{e.first_partition}{_RANGE_SEPARATOR}{e.last_partition}"
-        for e in exports
-    )
-
-
-def parse_export_windows(text: str) -> list[tuple[str, str, str]]:
-    """(export id, first partition, last partition) per export of a `format_export_windows` value.
-
-    Raises ValueError on anything else: a run must never guess which export supplies a day."""
-    windows = []
-    for item in text.split():
-        export_id, separator, span = item.partition(_ID_SEPARATOR)
-        first, range_separator, last = span.partition(_RANGE_SEPARATOR)
-        if not (separator and range_separator and export_id and first and last):
-            raise ValueError(f"not an export window: {item!r}")
-        date.fromisoformat(first), date.fromisoformat(last)
-        windows.append((export_id, first, last))
-    if not windows:
-        raise ValueError("no export window")
-    return windows
 
 
 class RunStatus(StrEnum):
@@ -175,20 +91,12 @@ class RunFollowUp:
     retry: LaunchedRun | None = None  # request this run (its new key) now
     keep: LaunchedRun | None = None  # keep watching this one
     gave_up: bool = False
-    # A grouped run that failed: request these, one per export, now (instead of `retry`).
-    split: tuple[LaunchedRun, ...] = ()
-
-    @property
-    def requests(self) -> tuple[LaunchedRun, ...]:
-        """Every run to request now."""
-        return (self.retry,) if self.retry is not None else self.split
 
 
 def follow_up(
     run: LaunchedRun, status: RunStatus, now: datetime, retry_delay: timedelta
 ) -> RunFollowUp:
-    """A failed run is requested again after `retry_delay`, up to MAX_RUN_ATTEMPTS in all; a
-    failed run of several exports is requested again as one run per export."""
+    """A failed run is requested again after `retry_delay`, up to MAX_RUN_ATTEMPTS in all."""
     if status is RunStatus.SUCCEEDED:
         return RunFollowUp()
     if status is not RunStatus.FAILED:
@@ -198,8 +106,6 @@ def follow_up(
     failed_at = datetime.fromisoformat(run.failed_at) if run.failed_at else now
     if now - failed_at < retry_delay:
         return RunFollowUp(keep=replace(run, failed_at=failed_at.isoformat()))
-    if run.also:
-        return RunFollowUp(split=run.split())
     return RunFollowUp(retry=run.retried())
 
 
@@ -228,7 +134,7 @@ class SensorCursor:
                 "after_storage_id": self.after_storage_id,
                 "pending": [asdict(export) for export in self.pending.values()],
                 "pause_until": self.pause_until,
-                "launched": [_launched_json(run) for run in self.launched],
+                "launched": [asdict(run) for run in self.launched],
                 "recent": [asdict(record) for record in self.recent],
             },
             sort_keys=True,
@@ -246,7 +152,6 @@ class SensorCursor:
                 export=PendingExport(**_renamed(item["export"])),
                 run_attempt=int(item.get("run_attempt", 1)),
                 failed_at=item.get("failed_at"),
-                also=tuple(PendingExport(**_renamed(e)) for e in item.get("also", [])),
             )
             for item in body.get("launched", [])  # absent in cursors of earlier versions
         ]
@@ -270,7 +175,7 @@ class SensorCursor:
         superseded) whose records it still re-reads: a further materialization of one is not
         tracked again, which would poll it and request its runs again."""
         handled = {record.export_id for record in self.recent if record.export_id is not None}
-        handled |= {export.export_id for run in self.launched for export in run.exports}
+        handled |= {run.export.export_id for run in self.launched}
         return handled - set(self.pending)
 
     def settle(self, now: datetime, settle: timedelta = CURSOR_SETTLE) -> None:
@@ -314,15 +219,6 @@ class SensorCursor:
         return sorted(self.pending.values(), key=lambda j: (j.last_polled_at or "", j.seen_at))[
             :limit
         ]
-
-
-def _launched_json(run: LaunchedRun) -> dict[str, Any]:
-    """A launched run as the cursor stores it; `also` only when the run loads several exports, so
-    a single-export run serializes as before."""
-    body = asdict(run)
-    if not run.also:
-        del body["also"]
-    return body
 
 
 def _renamed(item: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from usage_assets.defs.constants import (
     EXPORT_CREATED_AT_METADATA,
     EXPORT_ID_METADATA,
 )
-from usage_assets.ingest.pending_exports import parse_export_windows
 
 _RANGE_SEPARATOR = " .. "
 
@@ -99,20 +98,13 @@ def latest_export_job_by_partition(
 
 
 def assign_exports(
-    instance: dg.DagsterInstance,
-    partition_keys: Sequence[str],
-    tagged_job_id: str | None,
-    tagged_windows: str | None = None,
+    instance: dg.DagsterInstance, partition_keys: Sequence[str], tagged_job_id: str | None
 ) -> list[ExportAssignment]:
     """Group the run's partitions by the export job that supplies them.
 
-    A tagged run (from the sensor) uses the tagged job for every partition, or, when it loads
-    several exports (`EXPORT_WINDOWS_TAG`), each export for the days of its window. Otherwise each
-    partition uses its newest export job; partitions without one fail the run with a message
-    saying what to do.
+    A tagged run (from the sensor) uses the tagged job for every partition. Otherwise each partition
+    uses its newest export job; partitions without one fail the run with a message saying what to do.
     """
-    if tagged_windows:
-        return _assign_windows(instance, partition_keys, tagged_windows)
     if tagged_job_id:
         return [
             ExportAssignment(
@@ -139,38 +131,6 @@ def assign_exports(
         ExportAssignment(seen.job_id, tuple(keys), seen.created_at)
         for seen, keys in grouped.items()
     ]
-
-
-def _assign_windows(
-    instance: dg.DagsterInstance, partition_keys: Sequence[str], tagged_windows: str
-) -> list[ExportAssignment]:
-    """One assignment per export a grouped sensor run names, in window order; a day of the run
-    that no window covers, or that two cover, fails the run before anything is downloaded."""
-    try:
-        windows = parse_export_windows(tagged_windows)
-    except ValueError as exc:
-        raise dg.Failure(
-            description=f"The run's export windows tag is malformed ({exc}); launch the days "
-            "again from the UI without it.",
-            allow_retries=False,
-        ) from None
-    assignments = []
-    covered: list[str] = []
-    for job_id, first, last in windows:
-        keys = tuple(key for key in partition_keys if first <= key <= last)
-        covered.extend(keys)
-        if keys:
-            assignments.append(
-                ExportAssignment(job_id, keys, export_created_at(instance, job_id, keys))
-            )
-    if sorted(covered) != sorted(partition_keys):
-        raise dg.Failure(
-            description=f"The run's export windows ({tagged_windows}) do not cover its "
-            f"partitions {_span(partition_keys)} exactly once each; launch the days again from "
-            "the UI.",
-            allow_retries=False,
-        )
-    return assignments
 
 
 def export_created_at(

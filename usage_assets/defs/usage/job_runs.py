@@ -6,13 +6,7 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from usage_assets.defs.constants import (
-    EXPORT_ID_TAG,
-    EXPORT_WINDOWS_TAG,
-    OWNERS,
-    USAGE_GROUP,
-    WAREHOUSE_POOL,
-)
+from usage_assets.defs.constants import EXPORT_ID_TAG, OWNERS, USAGE_GROUP, WAREHOUSE_POOL
 from usage_assets.defs.partitions import daily_partitions, partition_day
 from usage_assets.defs.resources import (
     CircleCIUsageResource,
@@ -110,10 +104,7 @@ def job_runs(
     `load_run_id` on each row say which export and which Dagster run it came from.
     """
     assignments = assign_exports(
-        context.instance,
-        context.partition_keys,
-        context.run.tags.get(EXPORT_ID_TAG),
-        context.run.tags.get(EXPORT_WINDOWS_TAG),
+        context.instance, context.partition_keys, context.run.tags.get(EXPORT_ID_TAG)
     )
     reports: list[LoadReport] = []
     for assignment in assignments:

@@ -17,7 +17,7 @@ from usage_assets.circleci import (
     UsageApiClient,
     UsageApiError,
 )
-from usage_assets.defs.constants import EXPORT_ID_TAG, EXPORT_WINDOWS_TAG, OWNERS, USAGE_GROUP
+from usage_assets.defs.constants import EXPORT_ID_TAG, OWNERS, USAGE_GROUP
 from usage_assets.defs.partitions import daily_partitions
 from usage_assets.defs.resources import DISK_FULL_ERRNOS, CircleCIUsageResource, RawStoreResource
 from usage_assets.defs.usage.export_jobs import usage_export_job
@@ -53,10 +53,7 @@ def raw_usage_files(
     fetched again. A completed job without links is a window with no usage: an empty result.
     """
     assignments = assign_exports(
-        context.instance,
-        context.partition_keys,
-        context.run.tags.get(EXPORT_ID_TAG),
-        context.run.tags.get(EXPORT_WINDOWS_TAG),
+        context.instance, context.partition_keys, context.run.tags.get(EXPORT_ID_TAG)
     )
     exports: list[RawExport] = []
     with circleci.get_client() as client:

@@ -1,10 +1,8 @@
 """`usage_export_job_sensor`: polls pending exports and launches their download and load.
 
 A tick only reads the event log and makes a few cheap GETs (bounded per tick, paused after a 429),
-never downloads: a sensor tick must finish within about a minute. A completed export is downloaded
-and loaded by exactly one Dagster run (the run key names its export id), covering the export's whole
-range; exports of adjacent days that complete in the same tick share one run (`group_downloads`),
-which pays Dagster's run start-up and the roll-ups once for all of them.
+never downloads: a sensor tick must finish within about a minute. A completed export becomes exactly
+one Dagster run per export id (the run key), covering the export's whole range.
 """
 
 from datetime import datetime, timedelta
@@ -26,7 +24,6 @@ from usage_assets.defs.constants import (
     EXPORT_ASSET_KEY,
     EXPORT_ID_METADATA,
     EXPORT_ID_TAG,
-    EXPORT_WINDOWS_TAG,
     PARTITION_RANGE_METADATA,
     RECREATES_TAG,
     RUN_ATTEMPT_TAG,
@@ -49,8 +46,6 @@ from usage_assets.ingest.pending_exports import (
     SensorCursor,
     decide,
     follow_up,
-    format_export_windows,
-    group_downloads,
 )
 
 RUN_KEY_TAG = "dagster/run_key"  # Dagster's own tag on runs a sensor requested
@@ -218,7 +213,6 @@ def _tick(
         )
 
     events: list[dg.AssetObservation] = []
-    completed: list[PendingExport] = []
     quota_left = post_quota.ledger(circleci.api_url, circleci.org_id).status().left
     # One attempt per GET: a failed poll is simply retried next tick, and the tick stays short.
     with circleci.get_client(retry=RetryPolicy(max_attempts=1)) as client:
@@ -245,7 +239,9 @@ def _tick(
             if decision.state_changed or decision.action is not Action.WAIT:
                 events.extend(_observations(decision, error_reason))
             if decision.action is Action.DOWNLOAD:
-                completed.append(export)
+                launched = LaunchedRun(RunKind.DOWNLOAD, export)
+                run_requests.append(run_request_for(launched))
+                cursor.launched.append(launched)
                 del cursor.pending[export.export_id]
             elif decision.action is Action.RECREATE:
                 quota_left -= 1
@@ -259,10 +255,6 @@ def _tick(
                 del cursor.pending[export.export_id]
             else:
                 cursor.pending[export.export_id] = decision.export
-    for first, *others in group_downloads(completed):
-        launched = LaunchedRun(RunKind.DOWNLOAD, first, also=tuple(others))
-        run_requests.append(run_request_for(launched))
-        cursor.launched.append(launched)
 
     return dg.SensorResult(
         run_requests=run_requests, asset_events=events, cursor=cursor.serialize()
@@ -270,22 +262,17 @@ def _tick(
 
 
 def run_request_for(run: LaunchedRun) -> dg.RunRequest:
-    """The run request of a download or re-create, with its attempt's run key. A download of
-    several exports covers their union and names each one's window in a tag, so every day is
-    loaded from the export the sensor saw complete, never from a newer one still pending."""
+    """The run request of a download or re-create, with its attempt's run key."""
     export = run.export
     tags = {
-        **range_tags(run.first_partition, run.last_partition),
+        **range_tags(export.first_partition, export.last_partition),
         RUN_ATTEMPT_TAG: str(run.run_attempt),
     }
     if run.kind is RunKind.DOWNLOAD:
-        which = (
-            {EXPORT_WINDOWS_TAG: format_export_windows(run.exports)}
-            if run.also
-            else {EXPORT_ID_TAG: export.export_id}
-        )
         return dg.RunRequest(
-            run_key=run.run_key, job_name=download_and_load_usage.name, tags={**tags, **which}
+            run_key=run.run_key,
+            job_name=download_and_load_usage.name,
+            tags={**tags, EXPORT_ID_TAG: export.export_id},
         )
     return dg.RunRequest(
         run_key=run.run_key,
@@ -329,19 +316,16 @@ def _follow_up_launched_runs(
         if outcome.gave_up:
             context.log.error(
                 f"Run {run.run_key} failed, attempt {run.run_attempt} of {MAX_RUN_ATTEMPTS}; "
-                f"not requesting it again. Re-materialize partitions {run.first_partition}"
-                f" .. {run.last_partition} from the UI once the cause is fixed."
+                f"not requesting it again. Re-materialize partitions {run.export.first_partition}"
+                f" .. {run.export.last_partition} from the UI once the cause is fixed."
             )
-        elif outcome.requests:
-            again = outcome.requests
+        elif outcome.retry is not None:
             context.log.warning(
-                f"Run {run.run_key} failed; requesting it again as "
-                f"{', '.join(r.run_key for r in again)} "
-                f"(attempt {again[0].run_attempt} of {MAX_RUN_ATTEMPTS}"
-                f"{', one run per export' if len(again) > 1 else ''})"
+                f"Run {run.run_key} failed; requesting it again as {outcome.retry.run_key} "
+                f"(attempt {outcome.retry.run_attempt} of {MAX_RUN_ATTEMPTS})"
             )
-            requests.extend(run_request_for(r) for r in again)
-            still_watched.extend(again)
+            requests.append(run_request_for(outcome.retry))
+            still_watched.append(outcome.retry)
         elif outcome.keep is not None:
             still_watched.append(outcome.keep)
     cursor.launched = still_watched
